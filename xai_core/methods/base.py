@@ -1,0 +1,74 @@
+"""The ``Method`` base class and the context every method computes in.
+
+One inheritance level: concrete methods subclass ``Method`` directly and share behaviour through functions
+(``gradients.py``, ``hooks.py``, ``batching.py``), not intermediate classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import torch
+from torch import Tensor, nn
+
+from xai_core.params import Param
+from xai_core.targets import Target
+
+MapKind = Literal["pixel", "cam"]
+# How a [B, C, H, W] map becomes a 2-D picture (viz.reduce): the convention of each method's paper.
+Reduction = Literal["max_abs", "abs_sum", "sum", "none"]
+
+
+@dataclass
+class Context:
+    """What a method computes with, resolved by ``attribute``: never the raw user input."""
+
+    model: nn.Module
+    target: Target
+    layer: nn.Module | None = None
+    generator: torch.Generator | None = None
+    chunk_size: int = 8
+    progress: Callable[[float], None] | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def report(self, fraction: float) -> None:
+        if self.progress is not None:
+            self.progress(min(1.0, max(0.0, fraction)))
+
+    def for_batch(self, target: Target) -> Context:
+        """The same context for an expanded or sliced batch (noise samples, path points)."""
+        return Context(self.model, target, self.layer, self.generator, self.chunk_size, None, self.extras)
+
+
+class Method:
+    """A registered attribution method. Subclasses set the class attributes and implement ``compute``."""
+
+    name: ClassVar[str] = ""
+    family: ClassVar[str] = "vanilla"
+    paper: ClassVar[str] = ""  # "Authors, Title, Venue Year"
+    url: ClassVar[str] = ""
+    params: ClassVar[tuple[Param, ...]] = ()
+    kind: ClassVar[MapKind] = "pixel"
+    reduction: ClassVar[Reduction] = "max_abs"
+    needs_layer: ClassVar[bool] = False
+    summary: ClassVar[str] = ""  # one line for the README table and the app
+
+    def compute(self, inputs: Tensor, ctx: Context, **params: Any) -> Tensor:
+        """Return the map for ``inputs`` ``[B, C, H, W]``: same shape (pixel) or ``[B, 1, H, W]`` (cam)."""
+        raise NotImplementedError
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        return {
+            "name": cls.name,
+            "family": cls.family,
+            "paper": cls.paper,
+            "url": cls.url,
+            "summary": cls.summary,
+            "kind": cls.kind,
+            "reduction": cls.reduction,
+            "needs_layer": cls.needs_layer,
+            "params": [p.describe() for p in cls.params],
+        }

@@ -1,0 +1,37 @@
+"""The one place that knows every method: ``@register`` adds a class, ``get`` and ``all_methods`` look up."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from xai_core.methods.base import Method
+
+M = TypeVar("M", bound="type[Method]")
+
+_METHODS: dict[str, type[Method]] = {}
+FAMILIES = ("vanilla", "integrated", "bias", "postprocess")
+
+
+def register(cls: M) -> M:
+    """Class decorator: add a method to the registry under ``cls.name``."""
+    name = cls.name
+    if not name or name in _METHODS:
+        raise ValueError(f"method name {name!r} is empty or registered twice")
+    if cls.family not in FAMILIES:
+        raise ValueError(f"method {name!r}: family must be one of {FAMILIES}; got {cls.family!r}")
+    _METHODS[name] = cls
+    return cls
+
+
+def get(name: str) -> type[Method]:
+    """The method class registered as ``name``; a ``KeyError`` listing the known names otherwise."""
+    try:
+        return _METHODS[name]
+    except KeyError:
+        raise KeyError(f"unknown method {name!r}; known methods: {sorted(_METHODS)}") from None
+
+
+def all_methods() -> dict[str, type[Method]]:
+    """Every registered method, in registration order."""
+    return dict(_METHODS)
