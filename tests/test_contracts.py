@@ -15,6 +15,7 @@ from toys import CAM_LAYER_INDEX, images, relu_cnn
 import xai_core
 from xai_core import registry
 from xai_core.hooks import hook_count
+from xai_core.params import IntParam
 
 METHODS = sorted(registry.all_methods())
 MODELS = {
@@ -46,9 +47,18 @@ def _assert_unchanged(model: nn.Module, before: dict) -> None:
     assert torch._C._len_torch_function_stack() == 0, "a torch function mode was left active"
 
 
+def _cheap_params(method: str) -> dict[str, int]:
+    """Iteration counts (steps, samples, ...) cut to 3: contracts test behaviour, not accuracy."""
+    return {
+        p.name: max(p.low or 1, 3)
+        for p in registry.get(method).params
+        if isinstance(p, IntParam) and p.name != "seed" and p.default > 8
+    }
+
+
 def _call(model: nn.Module, x: torch.Tensor, method: str, **kwargs):
     extra = {"layer": model[CAM_LAYER_INDEX]} if registry.get(method).needs_layer else {}
-    return xai_core.attribute(model, x, method, **extra, **kwargs)
+    return xai_core.attribute(model, x, method, **extra, **_cheap_params(method), **kwargs)
 
 
 @pytest.mark.parametrize("model_name", sorted(MODELS))

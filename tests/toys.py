@@ -46,3 +46,33 @@ def linear_model(seed: int = 0, shape: tuple[int, int, int] = (3, 6, 6), classes
 
 def images(batch: int = 2, size: int = 12, seed: int = 1) -> torch.Tensor:
     return torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+def smooth_cnn(seed: int = 0, classes: int = 3) -> nn.Module:
+    """A smooth (Softplus) CNN whose outputs move by O(0.1-1) between a black baseline and the input."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.Softplus(),
+        nn.Conv2d(8, 8, 3, padding=1, stride=2),
+        nn.Softplus(),
+        nn.AdaptiveAvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(32, classes),
+    ).eval()
+    with torch.no_grad():  # a larger read-out so that completeness is measured on a visible change
+        model[-1].weight.mul_(10.0)
+    return model
+
+
+class PixelWrapper:
+    """The parts of a load_model wrapper that baselines use: inputs live in [-1, 1], pixels in [0, 1]."""
+
+    def __init__(self, module: nn.Module) -> None:
+        self.module = module
+
+    def to_pixels(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs * 0.5 + 0.5
+
+    def to_model_space(self, pixels: torch.Tensor) -> torch.Tensor:
+        return (pixels - 0.5) / 0.5

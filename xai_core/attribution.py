@@ -16,6 +16,7 @@ from xai_core.batching import auto_chunk_size
 from xai_core.hooks import model_lock
 from xai_core.methods.base import Context
 from xai_core.params import ParameterError, validate
+from xai_core.paths import PixelSpace
 from xai_core.targets import resolve_target
 
 
@@ -143,6 +144,8 @@ def attribute(
             generator=torch.Generator().manual_seed(seed) if seed is not None else None,
             chunk_size=chunk_size or auto_chunk_size(module, x),
             progress=progress,
+            space=PixelSpace.of(model),
+            wrapper=model if model is not module else None,
         )
         instance = cls()
         if postprocess is None:

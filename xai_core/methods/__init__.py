@@ -8,6 +8,7 @@ from xai_core.methods import (  # noqa: F401
     guided_backprop,
     guided_grad_cam,
     input_x_gradient,
+    integrated_gradients,
     rectgrad,
     saliency,
     squared_gradient,

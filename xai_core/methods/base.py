@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from xai_core.params import Param
+from xai_core.paths import PixelSpace
 from xai_core.targets import Target
 
 MapKind = Literal["pixel", "cam"]
@@ -32,6 +33,8 @@ class Context:
     chunk_size: int = 8
     progress: Callable[[float], None] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    space: PixelSpace = field(default_factory=lambda: PixelSpace.of(None))
+    wrapper: Any = None  # the load_model wrapper when one was given (reference images, labels)
 
     def report(self, fraction: float) -> None:
         if self.progress is not None:
@@ -39,7 +42,9 @@ class Context:
 
     def for_batch(self, target: Target) -> Context:
         """The same context for an expanded or sliced batch (noise samples, path points)."""
-        return Context(self.model, target, self.layer, self.generator, self.chunk_size, None, self.extras)
+        return Context(
+            self.model, target, self.layer, self.generator, self.chunk_size, None, self.extras, self.space, self.wrapper
+        )
 
 
 class Method:
