@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8501
 
-.PHONY: run test lint typecheck pytest install install-dev bench clean
+.PHONY: run test lint typecheck pytest install install-dev bench readme clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ pytest: install-dev
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 test: lint typecheck pytest
+
+readme: install
+	$(BIN)/python -m xai_core methods --update-readme README.md
 
 bench: install-dev
 	$(BIN)/python -m bench.run_bench
