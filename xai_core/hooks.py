@@ -235,3 +235,69 @@ def hook_count(model: nn.Module) -> int:
         for name in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks"):
             total += len(getattr(module, name, {}))
     return total
+
+
+def conv_bn_pairs(model: nn.Module, sample: Tensor) -> list[tuple[str, str]]:
+    """(conv, batch norm) module names where the batch norm consumes exactly the conv's output in a forward pass.
+
+    Found by tracing one forward with hooks rather than by module layout, so fused modules (timm's
+    ``BatchNormAct2d``) and non-sequential containers are covered.
+    """
+    names = {module: name for name, module in model.named_modules()}
+    last_conv: dict[str, Any] = {}
+    pairs: list[tuple[str, str]] = []
+
+    def on_conv(module: nn.Module, _inputs: Any, output: Any) -> None:
+        last_conv["output"], last_conv["name"] = output, names[module]
+
+    def on_bn(module: nn.Module, inputs: Any, _output: Any) -> None:
+        if last_conv and inputs and inputs[0] is last_conv["output"]:
+            pairs.append((last_conv["name"], names[module]))
+
+    handles = []
+    with model_lock(model):
+        try:
+            for module in model.modules():
+                if isinstance(module, nn.Conv2d):
+                    handles.append(module.register_forward_hook(on_conv))
+                elif isinstance(module, nn.BatchNorm2d):
+                    handles.append(module.register_forward_hook(on_bn))
+            with torch.inference_mode():
+                model(sample[:1])
+        finally:
+            for handle in handles:
+                handle.remove()
+    return pairs
+
+
+class _SmoothActivationMode(TorchFunctionMode):
+    """ReLU -> softplus(beta), ReLU6 -> softplus(beta) - softplus(beta, shifted by 6): smooth, same limit shape."""
+
+    def __init__(self, beta: float) -> None:
+        super().__init__()
+        self.beta = beta
+
+    def __torch_function__(self, func: Any, types: Any, args: Sequence[Any] = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        if func in _RELU:
+            return F.softplus(args[0], beta=self.beta)
+        if func is F.hardtanh and kwargs.get("min_val", args[1] if len(args) > 1 else -1.0) == 0.0:
+            high = float(kwargs.get("max_val", args[2] if len(args) > 2 else 1.0))
+            return F.softplus(args[0], beta=self.beta) - F.softplus(args[0] - high, beta=self.beta)
+        if func is F.relu6:
+            return F.softplus(args[0], beta=self.beta) - F.softplus(args[0] - 6.0, beta=self.beta)
+        return func(*args, **kwargs)
+
+
+@contextmanager
+def smooth_activations(beta: float = 10.0) -> Iterator[None]:
+    """Forwards in this block use softplus surrogates of ReLU/ReLU6, whose second derivatives are not zero.
+
+    ReLU networks are piecewise linear: their input Hessian vanishes almost everywhere, so methods that
+    differentiate a gradient (Integrated Hessians, the fragility attack) use this surrogate (Janizek et al. 2021;
+    Ghorbani et al. 2019). Thread-local; the model is not touched.
+    """
+    if beta <= 0:
+        raise ValueError(f"beta must be positive; got {beta}")
+    with _SmoothActivationMode(beta):
+        yield

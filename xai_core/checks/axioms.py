@@ -1,0 +1,223 @@
+"""Axiom checks (survey 3.3; Sundararajan et al. 2017): each reports a number and pass/fail at a stated tolerance.
+
+* completeness: sum(attr) = f(x) - f(x') (path methods report the gap themselves; others are scored against a
+  black baseline).
+* dummy sensitivity (Sensitivity(b)): a feature the model ignores gets zero attribution.
+* implementation invariance: two functionally equal networks (batch norm folded into the conv before it) give
+  the same attribution.
+* linearity: attr(a f1 + b f2) = a attr(f1) + b attr(f2).
+* symmetry preservation: for a model symmetric under a horizontal flip and a mirror-symmetric input and
+  baseline, the attribution is mirror-symmetric.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import torch
+from torch import Tensor, nn
+
+from xai_core import registry
+from xai_core.attribution import _module_of, attribute, resolve_layer
+from xai_core.hooks import conv_bn_pairs
+from xai_core.paths import PixelSpace
+
+DEFAULT_TOLERANCE = 0.01
+
+
+@dataclass(frozen=True)
+class AxiomResult:
+    """``value`` is a relative error (0 is perfect); ``passed`` means ``value <= tolerance``."""
+
+    axiom: str
+    method: str
+    value: float
+    tolerance: float
+    passed: bool
+    detail: str
+    higher_is_better: bool = False
+
+
+def _result(axiom: str, method: str, value: float, tolerance: float, detail: str) -> AxiomResult:
+    return AxiomResult(axiom, method, value, tolerance, bool(value <= tolerance), detail)
+
+
+def _not_applicable(axiom: str, method: str, tolerance: float, why: str) -> AxiomResult:
+    return AxiomResult(axiom, method, float("nan"), tolerance, False, f"not applicable: {why}")
+
+
+def _with_layer(model: Any, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with the CAM layer resolved to a module object, so it still names it inside a wrapping model."""
+    if not registry.get(method).needs_layer:
+        return params
+    module, default = _module_of(model)
+    return {**params, "layer": resolve_layer(module, params.get("layer", default), method)}
+
+
+def _relative(difference: Tensor, reference: Tensor) -> float:
+    return float(difference.norm() / reference.norm().clamp(min=1e-12))
+
+
+def completeness(
+    model: Any, inputs: Tensor, method: str, *, tolerance: float = DEFAULT_TOLERANCE, **params: Any
+) -> AxiomResult:
+    """max over samples of |sum(attr) - (f(x) - f(x'))| / |f(x) - f(x')|."""
+    module, _ = _module_of(model)
+    result = attribute(model, inputs, method, **params)
+    if result.attributions.shape != inputs.shape:
+        return _not_applicable("completeness", method, tolerance, "the map is not in input space")
+    if "completeness_gap" in result.extras and "f_input" in result.extras:
+        gap = result.extras["completeness_gap"]
+        change = result.extras["f_input"] - result.extras["f_baseline"]
+        detail = "gap reported by the method against its own baseline"
+    else:
+        x = inputs.to(result.attributions.device)
+        baseline = PixelSpace.of(model).to_model(torch.zeros_like(PixelSpace.of(model).to_pixels(x)))
+        with torch.inference_mode():
+            scores = module(torch.cat([x, baseline])).gather(1, result.target.repeat(2).view(-1, 1).to(x.device))
+        change = (scores[: len(x), 0] - scores[len(x) :, 0]).cpu()
+        gap = result.attributions.flatten(1).sum(1).cpu() - change
+        detail = "against a black baseline"
+    value = float((gap.abs() / change.abs().clamp(min=1e-12)).max())
+    return _result("completeness", method, value, tolerance, detail)
+
+
+class _IgnoreRegion(nn.Module):
+    """The model applied to the input with a region zeroed: the model ignores that region by construction."""
+
+    def __init__(self, model: nn.Module, keep: Tensor) -> None:
+        super().__init__()
+        self.model, self.keep = model, keep
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x * self.keep)
+
+
+def dummy_sensitivity(
+    model: Any, inputs: Tensor, method: str, *, tolerance: float = 1e-6, **params: Any
+) -> AxiomResult:
+    """Attribution mass inside a region the model provably ignores (the left quarter), relative to the total."""
+    module, _ = _module_of(model)
+    keep = torch.ones_like(inputs[:1])
+    keep[..., : inputs.shape[-1] // 4] = 0.0
+    wrapped = _IgnoreRegion(module, keep.to(next(module.parameters()).device)).eval()
+    result = attribute(wrapped, inputs, method, **_with_layer(model, method, params))
+    maps = torch.as_tensor(result.to_maps()).abs()
+    inside = maps[..., : inputs.shape[-1] // 4].flatten(1).sum(1)
+    value = float((inside / maps.flatten(1).sum(1).clamp(min=1e-12)).max())
+    return _result("dummy_sensitivity", method, value, tolerance, "share of |attribution| on ignored pixels")
+
+
+def fold_batch_norm(model: nn.Module, sample: Tensor) -> nn.Module:
+    """A deep copy with every batch norm that directly follows a conv folded into that conv (same function)."""
+    folded = copy.deepcopy(model)
+    pairs = conv_bn_pairs(folded, sample)
+    with torch.no_grad():
+        for conv_name, bn_name in pairs:
+            conv = cast(nn.Conv2d, folded.get_submodule(conv_name))
+            bn = cast(nn.BatchNorm2d, folded.get_submodule(bn_name))
+            mean, var = cast(Tensor, bn.running_mean), cast(Tensor, bn.running_var)
+            scale = bn.weight / torch.sqrt(var + bn.eps)
+            bias = conv.bias if conv.bias is not None else torch.zeros_like(mean)
+            conv.weight.mul_(scale.view(-1, 1, 1, 1))
+            conv.bias = nn.Parameter((bias - mean) * scale + bn.bias)
+            # The batch norm becomes the identity: y = (x - 0) / sqrt(1 - eps + eps) * 1 + 0
+            mean.zero_()
+            var.fill_(1.0 - bn.eps)
+            bn.weight.fill_(1.0)
+            bn.bias.zero_()
+    return folded
+
+
+def implementation_invariance(
+    model: Any, inputs: Tensor, method: str, *, tolerance: float = 1e-3, **params: Any
+) -> AxiomResult:
+    """Relative difference between the maps of the model and of its batch-norm-folded twin."""
+    module, _ = _module_of(model)
+    sample = inputs.to(next(module.parameters()).device)
+    pairs = len(conv_bn_pairs(module, sample))
+    if pairs == 0:
+        return _not_applicable("implementation_invariance", method, tolerance, "no conv -> batch norm pair to fold")
+    twin = fold_batch_norm(module, sample)
+    params = _with_layer(model, method, params)
+    original = attribute(module, inputs, method, **params)
+    if "layer" in params:  # the same layer in the twin, by name
+        params["layer"] = twin.get_submodule(next(n for n, m in module.named_modules() if m is params["layer"]))
+    folded = attribute(twin, inputs, method, target=original.target, **params)
+    value = _relative(folded.attributions - original.attributions, original.attributions)
+    return _result("implementation_invariance", method, value, tolerance, f"{pairs} batch norms folded")
+
+
+class _Combination(nn.Module):
+    def __init__(self, first: nn.Module, second: nn.Module, a: float, b: float) -> None:
+        super().__init__()
+        self.first, self.second, self.a, self.b = first, second, a, b
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.a * self.first(x) + self.b * self.second(x)
+
+
+def linearity(
+    model: Any,
+    inputs: Tensor,
+    method: str,
+    *,
+    weights: Sequence[float] = (0.7, 0.3),
+    seed: int = 0,
+    tolerance: float = 1e-3,
+    **params: Any,
+) -> AxiomResult:
+    """attr(a f + b g) vs a attr(f) + b attr(g), with g a copy of f whose weights are perturbed (seeded)."""
+    if registry.get(method).needs_layer:
+        return _not_applicable("linearity", method, tolerance, "a layer map of f says nothing about a f + b g")
+    module, _ = _module_of(model)
+    other = copy.deepcopy(module)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in other.parameters():
+            noise = torch.randn(parameter.shape, generator=generator).to(parameter)
+            parameter.add_(0.1 * parameter.abs().mean() * noise)
+    a, b = weights
+    first = attribute(module, inputs, method, **params)
+    target = first.target
+    second = attribute(other, inputs, method, target=target, **params)
+    combined = attribute(_Combination(module, other, a, b).eval(), inputs, method, target=target, **params)
+    expected = a * first.attributions + b * second.attributions
+    value = _relative(combined.attributions - expected, expected)
+    return _result("linearity", method, value, tolerance, f"a={a}, b={b}")
+
+
+class _MirrorSymmetric(nn.Module):
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x) + self.model(x.flip(-1))
+
+
+def symmetry_preservation(
+    model: Any, inputs: Tensor, method: str, *, tolerance: float = 1e-3, **params: Any
+) -> AxiomResult:
+    """How far the map of a flip-symmetric model on a mirror-symmetric input is from its own mirror image."""
+    if registry.get(method).needs_layer:
+        return _not_applicable("symmetry_preservation", method, tolerance, "the layer runs twice per forward here")
+    module, _ = _module_of(model)
+    symmetric_input = 0.5 * (inputs + inputs.flip(-1))
+    maps = attribute(_MirrorSymmetric(module).eval(), symmetric_input, method, **params).attributions
+    value = _relative(maps - maps.flip(-1), maps)
+    return _result("symmetry_preservation", method, value, tolerance, "mirror-symmetric model, input and baseline")
+
+
+def check_axioms(model: Any, inputs: Tensor, method: str, **params: Any) -> list[AxiomResult]:
+    """Every axiom above for one method, each with its default tolerance."""
+    return [
+        completeness(model, inputs, method, **params),
+        dummy_sensitivity(model, inputs, method, **params),
+        implementation_invariance(model, inputs, method, **params),
+        linearity(model, inputs, method, **params),
+        symmetry_preservation(model, inputs, method, **params),
+    ]
