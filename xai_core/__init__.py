@@ -10,7 +10,26 @@ xai_core.methods()                                  # every method with its para
 from xai_core import methods as _methods_package  # noqa: F401  (registers every method)
 from xai_core.attribution import Attribution, attribute, methods
 from xai_core.hooks import HookError
+from xai_core.images import ImageError, LoadedImage, load_image, load_sample, sample_images
+from xai_core.models import ModelError, ModelWrapper, available_models, default_device, load_model
 from xai_core.params import ParameterError
 from xai_core.targets import Target
 
-__all__ = ["Attribution", "HookError", "ParameterError", "Target", "attribute", "methods"]
+__all__ = [
+    "Attribution",
+    "HookError",
+    "ImageError",
+    "LoadedImage",
+    "ModelError",
+    "ModelWrapper",
+    "ParameterError",
+    "Target",
+    "attribute",
+    "available_models",
+    "default_device",
+    "load_image",
+    "load_model",
+    "load_sample",
+    "methods",
+    "sample_images",
+]
