@@ -8,6 +8,7 @@ xai_core.methods()                                  # every method with its para
 """
 
 from xai_core import methods as _methods_package  # noqa: F401  (registers every method)
+from xai_core import metrics
 from xai_core.attribution import Attribution, attribute, methods
 from xai_core.hooks import HookError
 from xai_core.images import ImageError, LoadedImage, load_image, load_sample, sample_images
@@ -31,5 +32,6 @@ __all__ = [
     "load_model",
     "load_sample",
     "methods",
+    "metrics",
     "sample_images",
 ]

@@ -1,0 +1,45 @@
+"""Saliency Studio: router and frame only (page config, navigation, the shared sidebar).
+
+Run with ``streamlit run app.py``. The sidebar (model and image pickers) is rendered here so that its choices
+survive page switches; each page reads them from session state (keys in ``pages/components/state.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import streamlit as st
+
+from pages.components import sidebar
+
+log = logging.getLogger("saliency_studio")
+
+
+def page(path: str, title: str, icon: str, section: str, *, default: bool = False) -> st.Page:
+    """An ``st.Page`` whose URL is ``<section>-<file stem>``.
+
+    The URL deliberately differs from the file stem: Streamlit still treats ``pages/*.py`` as legacy (v1) pages
+    until ``st.navigation`` has run once in the process, and a request whose page hash equals a v1 page's (the
+    hash of its stem) would run that file directly, without ``app.py`` and its sidebar. That happens on the first
+    run after a server start and on every ``AppTest`` rerun; a distinct URL always routes through this file.
+    """
+    url_path = f"{section.lower()}-{Path(path).stem}"
+    return st.Page(path, title=title, icon=icon, url_path=url_path, default=default)
+
+
+st.set_page_config(page_title="Saliency Studio", page_icon=":material/visibility:", layout="wide")
+
+navigation = st.navigation(
+    {
+        "Explore": [
+            page("pages/explain.py", "Explain", ":material/image_search:", "Explore", default=True),
+        ],
+    }
+)
+try:
+    sidebar.render()
+    navigation.run()
+except Exception as exc:  # the app boundary: never a traceback in the browser
+    log.exception("page %s failed", navigation.title)
+    st.error(f"Something went wrong: {exc}. The details are in the server log.")

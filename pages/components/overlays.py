@@ -1,0 +1,112 @@
+"""Display controls and the grid of overlays for computed maps (viz over cached numpy maps: no recomputation)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from pages.components import state
+from pages.components.compute import Failure, MapResult
+from xai_core import viz
+
+GRID_COLUMNS = 3
+AUTO_CMAP = "auto"
+
+
+@dataclass(frozen=True)
+class Display:
+    cmap: str
+    alpha: float
+    percentile: float
+    signed: bool
+    shared: bool
+
+
+def controls() -> Display:
+    """Colour map, opacity, clipping, signed/absolute, shared scale: widgets outside the form, so no recompute."""
+    c1, c2, c3, c4 = st.columns([1.2, 1.2, 1.2, 1.4])
+    cmap = c1.selectbox(
+        "Colour map",
+        [AUTO_CMAP, *viz.COLORMAPS],
+        key=state.EXPLAIN_CMAP,
+        help="auto: inferno for absolute maps, blue-white-red for signed maps",
+    )
+    alpha = c2.slider("Map opacity", 0.0, 1.0, 0.5, 0.05, key=state.EXPLAIN_ALPHA)
+    percentile = c3.slider(
+        "Clip at percentile",
+        90.0,
+        100.0,
+        99.0,
+        0.5,
+        key=state.EXPLAIN_PERCENTILE,
+        help="Values above this percentile of |map| are shown at full strength.",
+    )
+    signed = c4.toggle("Signed (keep +/−)", key=state.EXPLAIN_SIGNED, help="Blue: negative, red: positive evidence.")
+    shared = c4.toggle("One scale for all maps", key=state.EXPLAIN_SHARED, help="Compare magnitudes across methods.")
+    if cmap == AUTO_CMAP:
+        cmap = viz.DIVERGING if signed else "inferno"
+    return Display(cmap=cmap, alpha=alpha, percentile=percentile, signed=signed, shared=shared)
+
+
+def _normalised(results: Sequence[MapResult], display: Display) -> list[np.ndarray]:
+    maps = [r.map for r in results]
+    if display.shared and maps and len({m.shape for m in maps}) == 1:
+        return list(viz.normalize(np.stack(maps), signed=display.signed, percentile=display.percentile, shared=True))
+    return [viz.normalize(m, signed=display.signed, percentile=display.percentile) for m in maps]
+
+
+def _describe(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items()) or "no parameters"
+
+
+def grid(image: np.ndarray, items: Sequence[MapResult | Failure], display: Display) -> None:
+    """Overlays side by side (``GRID_COLUMNS`` per row), each with its settings, runtime and downloads."""
+    results = [r for r in items if isinstance(r, MapResult)]
+    normalised = dict(zip((id(r) for r in results), _normalised(results, display), strict=True))
+    for row_start in range(0, len(items), GRID_COLUMNS):
+        columns = st.columns(GRID_COLUMNS)
+        for offset, item in enumerate(items[row_start : row_start + GRID_COLUMNS]):
+            with columns[offset]:
+                if isinstance(item, Failure):
+                    st.markdown(f"**{item.method}**")
+                    st.error(item.message)
+                else:
+                    _cell(image, item, normalised[id(item)], display, row_start + offset)
+
+
+def _cell(image: np.ndarray, item: MapResult, normalised: np.ndarray, display: Display, index: int) -> None:
+    picture = viz.overlay(image, normalised, alpha=display.alpha, cmap=display.cmap, signed=display.signed)
+    title = f"{item.method} + {item.postprocess}" if item.postprocess else item.method
+    st.image(picture, caption=title, width="stretch")
+    details = _describe(item.params)
+    if item.postprocess:
+        details += f"; {item.postprocess}: {_describe(item.postprocess_params)}"
+    st.caption(f"{item.runtime_ms:.0f} ms · {details}")
+    stem = f"{title.replace(' + ', '_')}_class{item.target}"
+    png, npy = st.columns(2)
+    png.download_button(
+        "PNG",
+        viz.to_png_bytes(picture),
+        f"{stem}.png",
+        "image/png",
+        key=state.download_key("png", index, item.method),
+        on_click="ignore",
+        icon=":material/download:",
+        width="stretch",
+        help="The overlay as shown.",
+    )
+    npy.download_button(
+        "NPY",
+        viz.to_npy_bytes(item.map),
+        f"{stem}.npy",
+        "application/octet-stream",
+        key=state.download_key("npy", index, item.method),
+        on_click="ignore",
+        icon=":material/download:",
+        width="stretch",
+        help="The raw map before normalisation: float32 [H, W], numpy.load() reads it.",
+    )

@@ -1,0 +1,186 @@
+"""AppTest for app.py and the Explain page: the frame, two real methods on the cat sample, bad uploads.
+
+Uploads go through AppTest's own ``file_uploader(...).upload()`` (supported since Streamlit 1.5x), i.e. the same
+path as a browser upload; ``load_upload`` is also tested directly.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+import xai_core
+from pages.components import state
+from pages.components.sidebar import load_upload
+from xai_core import images, models
+
+pytestmark = pytest.mark.slow
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+SAMPLE = "chelsea"
+METHODS = ["saliency", "grad_cam"]
+
+
+def run_app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def choose_sample(at: AppTest, sample: str = SAMPLE) -> AppTest:
+    at.selectbox(key=state.SAMPLE_ID).set_value(sample).run()
+    assert not at.exception
+    return at
+
+
+def compute(at: AppTest, methods: list[str]) -> AppTest:
+    at.multiselect(key=state.EXPLAIN_METHODS).set_value(methods).run()
+    at.button(key=state.EXPLAIN_SUBMIT).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def overlay_captions(at: AppTest) -> list[str]:
+    captions = [c for image in at.image for c in image.captions]
+    return [c for c in captions if "as the model sees it" not in c]
+
+
+@pytest.fixture
+def counted_attribute(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every ``xai_core.attribute`` call the app makes (caches cleared first, so each test computes)."""
+    st.cache_data.clear()
+    calls: list[str] = []
+    real = xai_core.attribute
+
+    def counting(model, inputs, method, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(method)
+        return real(model, inputs, method, **kwargs)
+
+    monkeypatch.setattr(xai_core, "attribute", counting)
+    return calls
+
+
+def test_app_starts_with_sidebar_and_predictions() -> None:
+    at = run_app()
+    assert at.selectbox(key=state.MODEL_NAME).value
+    assert SAMPLE in images.sample_images()
+    assert any("Device" in c.value for c in at.sidebar.caption)
+    assert not at.error
+    assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 5  # top-5 predictions
+    assert at.session_state[state.IMAGE] is not None
+
+
+def test_explain_two_methods_on_the_cat(counted_attribute: list[str]) -> None:
+    at = choose_sample(run_app())
+    assert at.session_state[state.IMAGE].name
+    compute(at, METHODS)
+    assert not at.error, [e.value for e in at.error]
+    assert overlay_captions(at) == METHODS
+    assert sorted(counted_attribute) == sorted(METHODS)
+    assert len(at.get("download_button")) == 2 * len(METHODS)
+
+    # display controls only re-colour the stored maps
+    at.slider(key=state.EXPLAIN_ALPHA).set_value(0.8).run()
+    at.toggle(key=state.EXPLAIN_SHARED).set_value(True).run()
+    at.toggle(key=state.EXPLAIN_SIGNED).set_value(True).run()
+    assert not at.exception
+    assert overlay_captions(at) == METHODS
+    assert sorted(counted_attribute) == sorted(METHODS)
+
+
+def test_smoothgrad_and_method_parameters_come_from_the_form(counted_attribute: list[str]) -> None:
+    at = run_app()
+    at.multiselect(key=state.EXPLAIN_METHODS).set_value(["rectgrad"]).run()
+    at.number_input(key=state.param_key("rectgrad", "q")).set_value(90.0)
+    at.selectbox(key=state.postprocess_key("rectgrad")).set_value("smoothgrad")
+    at.number_input(key=state.postprocess_param_key("rectgrad", "samples")).set_value(2)
+    at.button(key=state.EXPLAIN_SUBMIT).click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert overlay_captions(at) == ["rectgrad + smoothgrad"]
+    details = " ".join(c.value for c in at.caption)
+    assert "q=90.0" in details and "samples=2" in details and "sigma=0.15" in details
+
+
+def test_a_failing_method_shows_its_error_and_the_others_render(monkeypatch: pytest.MonkeyPatch) -> None:
+    st.cache_data.clear()
+    real = xai_core.attribute
+
+    def failing(model, inputs, method, **kwargs):  # type: ignore[no-untyped-def]
+        if method == "grad_cam":
+            raise xai_core.ParameterError("grad_cam: parameter 'layer' must be a conv layer; got 'nope'")
+        return real(model, inputs, method, **kwargs)
+
+    monkeypatch.setattr(xai_core, "attribute", failing)
+    at = compute(run_app(), METHODS)
+    assert [e.value for e in at.error] == ["grad_cam: parameter 'layer' must be a conv layer; got 'nope'"]
+    assert overlay_captions(at) == ["saliency"]
+
+
+def test_a_model_that_cannot_load_shows_its_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = models.load_model
+
+    def offline(name: str = models.BUNDLED, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if name != models.BUNDLED:
+            raise models.ModelError(f"pretrained weights for {name} are not in the local cache")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(xai_core, "load_model", offline)
+    at = run_app()
+    other = next(n for n in at.selectbox(key=state.MODEL_NAME).options if n != models.BUNDLED)
+    at.selectbox(key=state.MODEL_NAME).set_value(other).run()
+    assert not at.exception
+    assert [e.value for e in at.sidebar.error] == [f"pretrained weights for {other} are not in the local cache"]
+    assert any("Choose a model that loads" in i.value for i in at.info)
+
+
+def test_results_belong_to_their_image() -> None:
+    at = compute(run_app(), ["grad_cam"])
+    assert overlay_captions(at) == ["grad_cam"]
+    other = next(s for s in images.sample_images() if s != SAMPLE)
+    choose_sample(at, other)
+    assert overlay_captions(at) == []  # the cat's maps are not shown over another image
+    choose_sample(at, SAMPLE)
+    assert overlay_captions(at) == ["grad_cam"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [("corrupt.png", b"not an image", "corrupt.png"), ("empty.jpg", b"", "empty")],
+)
+def test_bad_upload_shows_an_error_and_the_app_keeps_running(name: str, content: bytes, expected: str) -> None:
+    at = run_app()
+    at.file_uploader(key=state.UPLOAD).upload(name, content, "image/png").run()
+    assert not at.exception
+    assert len(at.error) == 1 and expected in at.error[0].value
+    assert at.session_state[state.IMAGE] is None
+    assert any("upload a valid image" in i.value for i in at.info)
+    # removing the upload brings back the sample image
+    at.file_uploader(key=state.UPLOAD).clear().run()
+    assert not at.exception and not at.error
+    assert at.session_state[state.IMAGE] is not None
+
+
+class _Upload:
+    def __init__(self, name: str, data: bytes) -> None:
+        self.name, self._data = name, data
+
+    def getvalue(self) -> bytes:
+        return self._data
+
+
+@pytest.mark.parametrize("data", [b"", b"not an image", b"\x89PNG\r\n\x1a\n truncated"])
+def test_load_upload_refuses_bad_files(data: bytes) -> None:
+    with pytest.raises(images.ImageError):
+        load_upload(_Upload("bad.png", data))
+
+
+def test_load_upload_reads_a_sample() -> None:
+    sample = images.load_sample(SAMPLE)
+    buf = io.BytesIO()
+    sample.image.save(buf, format="PNG")
+    loaded = load_upload(_Upload("cat.png", buf.getvalue()))
+    assert loaded.image.size == sample.image.size and loaded.name == "cat.png"
