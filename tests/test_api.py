@@ -86,7 +86,7 @@ def test_settings_reproduce_the_map() -> None:
     settings = first.settings()
     again = xai_core.attribute(
         model, x, settings["method"], target=settings["target"], postprocess=settings["postprocess"],
-        **settings["params"], **settings["postprocess_params"],
+        postprocess_params=settings["postprocess_params"], **settings["params"],
     )  # fmt: skip
     torch.testing.assert_close(first.attributions, again.attributions)
     assert first.seed == 4
@@ -97,3 +97,18 @@ def test_progress_is_reported_up_to_one() -> None:
     xai_core.attribute(relu_cnn(), images(), "saliency", postprocess="smoothgrad", samples=6, chunk_size=2,
                        progress=seen.append)  # fmt: skip
     assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) >= 3
+
+
+def test_postprocess_parameters_shared_with_the_method_must_be_explicit() -> None:
+    model, x = relu_cnn(), images()
+    references = images(batch=2, seed=9)
+    with pytest.raises(ParameterError, match=r"'samples' is a parameter of both expected_gradients and smoothgrad"):
+        xai_core.attribute(model, x, "expected_gradients", references=references, postprocess="smoothgrad", samples=3)
+    result = xai_core.attribute(
+        model, x, "expected_gradients", references=references, samples=5, seed=2,
+        postprocess="smoothgrad", postprocess_params={"samples": 3},
+    )  # fmt: skip
+    assert result.params["samples"] == 5 and result.postprocess_params["samples"] == 3
+    assert result.params["seed"] == 2 and result.postprocess_params["seed"] == 2  # one seed reproduces both
+    with pytest.raises(ParameterError, match="postprocess_params given without postprocess"):
+        xai_core.attribute(model, x, "saliency", postprocess_params={"samples": 3})

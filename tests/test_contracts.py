@@ -57,8 +57,11 @@ def _cheap_params(method: str) -> dict[str, int]:
 
 
 def _call(model: nn.Module, x: torch.Tensor, method: str, **kwargs):
-    extra = {"layer": model[CAM_LAYER_INDEX]} if registry.get(method).needs_layer else {}
-    return xai_core.attribute(model, x, method, **extra, **_cheap_params(method), **kwargs)
+    cls = registry.get(method)
+    extra: dict = {"layer": model[CAM_LAYER_INDEX]} if cls.needs_layer else {}
+    if any(p.name == "references" for p in cls.params):  # a plain module has no bundled reference images
+        extra["references"] = images(batch=3, size=x.shape[-1], seed=5)
+    return xai_core.attribute(model, x, method, **{**extra, **_cheap_params(method), **kwargs})
 
 
 @pytest.mark.parametrize("model_name", sorted(MODELS))
@@ -80,9 +83,10 @@ def test_shape_finite_and_model_unchanged(method: str, model_name: str) -> None:
 @pytest.mark.parametrize("method", METHODS)
 def test_same_seed_same_map_and_batch_equals_single(method: str) -> None:
     model, x = relu_cnn(), images(batch=2)
-    first = _call(model, x, method, postprocess="smoothgrad", samples=4, seed=7, chunk_size=3)
-    again = _call(model, x, method, postprocess="smoothgrad", samples=4, seed=7, chunk_size=8)
-    other = _call(model, x, method, postprocess="smoothgrad", samples=4, seed=8)
+    noise = {"postprocess": "smoothgrad", "seed": 7, "postprocess_params": {"samples": 4}}
+    first = _call(model, x, method, **noise, chunk_size=3)
+    again = _call(model, x, method, **noise, chunk_size=8)
+    other = _call(model, x, method, **{**noise, "seed": 8})
     torch.testing.assert_close(first.attributions, again.attributions)  # chunking does not change the noise
     assert not torch.equal(first.attributions, other.attributions)
     # A batch is explained sample by sample: the first sample alone gives the same map.

@@ -80,6 +80,26 @@ def resolve_layer(module: nn.Module, layer: nn.Module | str | None, method: str)
         raise ParameterError(f"{method}: layer {layer!r} is not a submodule; last conv layers are {convs}") from None
 
 
+def _route_postprocess_params(
+    cls: type, method: str, postprocess: str, params: dict[str, Any], explicit: dict[str, Any]
+) -> dict[str, Any]:
+    """Move the wrapper's keywords out of ``params``; a name both declare is ambiguous unless given explicitly."""
+    own = {p.name for p in cls.params}  # type: ignore[attr-defined]
+    for name in [p.name for p in noise.PARAMS]:
+        if name not in params:
+            continue
+        if name not in own:
+            explicit[name] = params.pop(name)
+        elif name == "seed":
+            explicit.setdefault("seed", params[name])  # one seed reproduces the method's draws and the noise
+        elif name not in explicit:
+            raise ParameterError(
+                f"'{name}' is a parameter of both {method} and {postprocess}: pass the {postprocess} value as "
+                f"postprocess_params={{'{name}': ...}}"
+            )
+    return validate(noise.PARAMS, explicit, postprocess)
+
+
 def attribute(
     model: Any,
     inputs: Tensor,
@@ -89,6 +109,7 @@ def attribute(
     output: str = "logit",
     layer: nn.Module | str | None = None,
     postprocess: str | None = None,
+    postprocess_params: Mapping[str, Any] | None = None,
     chunk_size: int | None = None,
     progress: Callable[[float], None] | None = None,
     **params: Any,
@@ -102,7 +123,10 @@ def attribute(
         target: class per sample (int, sequence or tensor), or ``None`` for the predicted class.
         output: ``"logit"`` or ``"probability"``: the scalar that is explained.
         layer: CAM methods only; defaults to the wrapper's ``cam_layer``.
-        postprocess: ``"smoothgrad"`` or ``"vargrad"`` over the method; takes ``samples``, ``sigma``, ``seed``.
+        postprocess: ``"smoothgrad"`` or ``"vargrad"`` over the method; takes ``samples``, ``sigma``, ``seed``,
+            as keywords or in ``postprocess_params``. A name the method also declares (``samples`` of Expected
+            Gradients, say) must go in ``postprocess_params``; ``seed`` alone may be shared and seeds both.
+        postprocess_params: the wrapper's parameters, explicitly.
         chunk_size: images per forward/backward call in sampling loops; automatic from a memory budget if None.
         progress: called with the fraction done, for long computations.
         **params: the method's hyperparameters (see its schema); unknown names are refused.
@@ -118,8 +142,9 @@ def attribute(
             raise ParameterError(
                 f"postprocess must be one of {list(noise.POSTPROCESSORS)} or None; got {postprocess!r}"
             )
-        names = {p.name for p in noise.PARAMS}
-        post_params = validate(noise.PARAMS, {k: params.pop(k) for k in list(params) if k in names}, postprocess)
+        post_params = _route_postprocess_params(cls, method, postprocess, params, dict(postprocess_params or {}))
+    elif postprocess_params:
+        raise ParameterError("postprocess_params given without postprocess='smoothgrad' or 'vargrad'")
     resolved = validate(cls.params, params, method)
     if module.training:
         warnings.warn("the model is in training mode (dropout, batch statistics): maps will vary", stacklevel=2)

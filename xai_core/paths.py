@@ -214,8 +214,8 @@ def integrate_straight_path(
     alpha = alphas.to(inputs.device, inputs.dtype)
     weight = weights.to(inputs.device, torch.float64)
     total = torch.zeros_like(inputs, dtype=torch.float64)
-    scores = torch.empty(steps * batch, device=inputs.device)
-    norms = torch.empty(steps * batch, device=inputs.device)
+    scores = torch.empty(steps * batch, device=inputs.device, dtype=inputs.dtype)
+    norms = torch.empty(steps * batch, device=inputs.device, dtype=inputs.dtype)
     kept = (
         torch.empty((steps * batch, *inputs.shape[1:]), dtype=inputs.dtype, device=inputs.device)
         if keep_gradients

@@ -1,0 +1,317 @@
+"""Expected Gradients, AGI, BIG, BSM and NeFLAG: closed forms, oracles and the properties each paper claims.
+
+Small seeded models on 3x16x16 inputs. ``smooth_cnn`` (tanh/softplus) is used where a quadrature or Monte Carlo
+error must shrink smoothly; tolerances are float32 ones unless a test says why it needs more.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import Tensor, nn
+from toys import images, linear_model, relu_cnn
+
+import xai_core
+
+# Registration happens in xai_core.methods.__init__; importing here also works before that line exists.
+from xai_core.methods import agi, big, bsm, expected_gradients, neflag  # noqa: F401
+from xai_core.methods._adversarial import parse_epsilons
+from xai_core.methods.expected_gradients import expected_gradients_attr
+from xai_core.params import ParameterError
+from xai_core.paths import quadrature
+from xai_core.targets import Target
+
+SIZE = 16
+
+
+def smooth_cnn(seed: int = 0, classes: int = 4) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1),
+        nn.Tanh(),
+        nn.Conv2d(6, 4, 3, padding=1, stride=2),
+        nn.Softplus(),
+        nn.Flatten(),
+        nn.Linear(4 * (SIZE // 2) ** 2, classes),
+    ).eval()
+
+
+class PixelWrapper:
+    """The parts of ``load_model``'s wrapper the methods use: [0, 1] pixels, a normalisation, preprocessing."""
+
+    cam_layer = None
+
+    def __init__(self, module: nn.Module) -> None:
+        self.module = module
+        self.mean, self.std = 0.5, 0.25
+
+    def to_pixels(self, x: Tensor) -> Tensor:
+        return x * self.std + self.mean
+
+    def to_model_space(self, p: Tensor) -> Tensor:
+        return (p - self.mean) / self.std
+
+    def preprocess(self, image: Image.Image) -> Tensor:
+        small = np.asarray(image.convert("RGB").resize((SIZE, SIZE)), dtype=np.float32) / 255.0
+        return self.to_model_space(torch.from_numpy(small).permute(2, 0, 1).unsqueeze(0))
+
+
+def pixel_images(batch: int = 2, seed: int = 1) -> Tensor:
+    """Model-space inputs of ``PixelWrapper`` whose pixels lie inside (0, 1)."""
+    pixels = torch.rand(batch, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(seed)) * 0.8 + 0.1
+    return (pixels - 0.5) / 0.25
+
+
+def _linear_weight(model: nn.Module) -> Tensor:
+    return next(m for m in model.modules() if isinstance(m, nn.Linear)).weight.detach()
+
+
+def _predicted(model: nn.Module, x: Tensor) -> list[int]:
+    with torch.no_grad():
+        return model(x).argmax(1).tolist()
+
+
+# --- Expected Gradients ----------------------------------------------------------------------------------------
+
+
+def test_eg_with_one_reference_and_ig_nodes_equals_ig() -> None:
+    model, x = smooth_cnn(), images(batch=2, size=SIZE)
+    reference = images(batch=1, size=SIZE, seed=9)
+    steps = 16
+    alphas, _ = quadrature("riemann_middle", steps)  # weights 1/n: the mean over the nodes
+    target = Target(torch.tensor([1, 3]))
+    eg = expected_gradients_attr(model, x, target, reference, alphas, torch.zeros(steps, dtype=torch.long), 5)
+    ig = xai_core.attribute(
+        model, x, "integrated_gradients", target=[1, 3], baseline=reference[0], steps=steps, rule="riemann_middle"
+    )
+    torch.testing.assert_close(eg, ig.attributions, rtol=1e-5, atol=1e-5)
+
+
+def test_eg_equals_captum_gradient_shap_with_the_same_draws() -> None:
+    gradient_shap = pytest.importorskip("captum.attr").GradientShap
+    model, x, refs = smooth_cnn(), images(batch=2, size=SIZE), images(batch=5, size=SIZE, seed=4)
+    n = 6
+    np.random.seed(3)
+    expected = gradient_shap(model).attribute(x, baselines=refs, target=[0, 2], n_samples=n, stdevs=0.0)
+    np.random.seed(3)  # Captum draws n * B reference indices, then n * B coefficients, input-major
+    index = torch.as_tensor(np.random.choice(refs.shape[0], n * 2)).view(2, n).T
+    alphas = torch.as_tensor(np.random.uniform(0.0, 1.0, n * 2)).view(2, n).T.float()
+    ours = expected_gradients_attr(model, x, Target(torch.tensor([0, 2])), refs, alphas, index, 4)
+    torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_eg_completeness_holds_in_expectation() -> None:
+    model, x, refs = smooth_cnn(), images(batch=4, size=SIZE), images(batch=6, size=SIZE, seed=7)
+
+    def mean_gap(samples: int) -> float:
+        gaps = [
+            xai_core.attribute(model, x, "expected_gradients", references=refs, samples=samples, seed=s, chunk_size=256)
+            .extras["completeness_gap"]
+            .abs()
+            .mean()
+            for s in range(3)
+        ]
+        return float(torch.stack(gaps).mean())
+
+    few, many = mean_gap(8), mean_gap(256)
+    assert many < 0.5 * few, (few, many)  # Monte Carlo error ~ 1/sqrt(samples): 5.7x expected
+
+
+def test_eg_same_seed_same_map_and_batch_independent() -> None:
+    model, x, refs = smooth_cnn(), images(batch=2, size=SIZE), images(batch=3, size=SIZE, seed=2)
+    run = lambda seed, inputs=x, target=(1, 2), chunk=None: xai_core.attribute(  # noqa: E731
+        model, inputs, "expected_gradients", target=list(target), references=refs, samples=6, seed=seed,
+        chunk_size=chunk,
+    ).attributions  # fmt: skip
+    torch.testing.assert_close(run(5, chunk=3), run(5, chunk=8))
+    assert not torch.equal(run(5), run(6))
+    torch.testing.assert_close(run(5)[:1], run(5, inputs=x[:1], target=(1,)))
+
+
+def test_eg_references_default_to_the_sample_photos_through_the_wrapper() -> None:
+    wrapper = PixelWrapper(smooth_cnn())
+    result = xai_core.attribute(wrapper, pixel_images(1), "expected_gradients", samples=12)
+    assert torch.isfinite(result.attributions).all()
+    assert int(result.extras["reference_index"].max()) >= 1  # several photos were drawn
+
+
+def test_eg_reference_errors_are_clear() -> None:
+    model, x = smooth_cnn(), images(batch=1, size=SIZE)
+    with pytest.raises(ParameterError, match="references="):
+        xai_core.attribute(model, x, "expected_gradients")
+    with pytest.raises(ParameterError, match=r"references must have shape \[R, 3, 16, 16\]"):
+        xai_core.attribute(model, x, "expected_gradients", references=torch.zeros(2, 3, 8, 8))
+    with pytest.raises(ParameterError, match="samples"):
+        xai_core.attribute(model, x, "expected_gradients", references=x, samples=0)
+
+
+# --- AGI -------------------------------------------------------------------------------------------------------
+
+
+def test_agi_ascends_towards_the_adversarial_classes() -> None:
+    model, x = smooth_cnn(classes=10), images(batch=2, size=SIZE)
+    result = xai_core.attribute(model, x, "agi", num_classes=3, epsilon=0.02, max_iter=12)
+    assert torch.isfinite(result.attributions).all() and result.attributions.abs().sum() > 0
+    classes, target = result.extras["adversarial_classes"], result.target.view(-1, 1)
+    assert classes.shape == (2, 3) and (classes != target).all()
+    assert all(len(set(row)) == 3 for row in classes.tolist())
+    prob = result.extras["adversarial_probability"]  # [B, m, max_iter + 1], carried forward after a success
+    assert (prob[..., -1] > prob[..., 0]).all()
+    rises = (prob[..., 1:] >= prob[..., :-1] - 1e-7).double().mean()
+    assert rises > 0.95, rises  # small sign steps: p_j increases at (almost) every step
+    steps, success = result.extras["attack_steps"], result.extras["attack_success"]
+    assert ((steps == 12) | success).all() and (steps <= 12).all()  # only a success stops a path early
+
+
+def test_agi_sums_the_first_order_drop_on_a_linear_model() -> None:
+    # f linear: -grad f_c . dx sums exactly to f_c(x) - f_c(x_T); a single class that is reached in one step.
+    model = linear_model(shape=(3, SIZE, SIZE), classes=2)
+    x = images(batch=1, size=SIZE)
+    c = _predicted(model, x)[0]
+    result = xai_core.attribute(model, x, "agi", target=c, num_classes=1, epsilon=0.5, max_iter=5)
+    w = _linear_weight(model)
+    j = 1 - c
+    expected = -w[c].view(1, 3, SIZE, SIZE) * 0.5 * torch.sign(w[j] - w[c]).view(1, 3, SIZE, SIZE)
+    steps = int(result.extras["attack_steps"][0, 0])
+    assert steps >= 1 and bool(result.extras["attack_success"][0, 0])
+    torch.testing.assert_close(result.attributions, steps * expected)
+
+
+def test_agi_is_seeded_and_batch_independent() -> None:
+    model, x = smooth_cnn(classes=10), images(batch=2, size=SIZE)
+    run = lambda seed, inputs=x, target=(0, 1), chunk=None: xai_core.attribute(  # noqa: E731
+        model, inputs, "agi", target=list(target), num_classes=2, max_iter=5, seed=seed, chunk_size=chunk
+    )  # fmt: skip
+    first, again, other = run(3, chunk=2), run(3, chunk=8), run(4)
+    torch.testing.assert_close(first.attributions, again.attributions)
+    assert not torch.equal(first.extras["adversarial_classes"], other.extras["adversarial_classes"])
+    torch.testing.assert_close(first.attributions[:1], run(3, inputs=x[:1], target=(0,)).attributions)
+
+
+def test_agi_steps_stay_in_the_pixel_box() -> None:
+    wrapper = PixelWrapper(smooth_cnn(classes=5))
+    result = xai_core.attribute(wrapper, pixel_images(1), "agi", num_classes=2, epsilon=0.3, max_iter=4)
+    assert torch.isfinite(result.attributions).all()
+
+
+# --- BIG and BSM -----------------------------------------------------------------------------------------------
+
+
+def test_big_boundary_point_is_adversarial_and_completeness_holds() -> None:
+    model, x = smooth_cnn(), images(batch=3, size=SIZE)
+    target = _predicted(model, x)
+    result = xai_core.attribute(
+        model, x, "big", target=target, epsilons="0.05,0.1,0.2,0.4,0.8", steps=128, rule="riemann_trapezoid",
+        chunk_size=128,
+    )  # fmt: skip
+    extras = result.extras
+    assert extras["attack_success"].all()
+    with torch.no_grad():
+        predicted = model(extras["boundary_points"]).argmax(1)
+    assert (predicted != torch.tensor(target)).all() and torch.equal(predicted, extras["boundary_class"])
+    assert (extras["boundary_distance"] <= extras["boundary_epsilon"] + 1e-6).all()
+    drop = (extras["f_input"] - extras["f_baseline"]).abs()
+    assert (extras["completeness_gap"].abs() <= 1e-3 + 1e-3 * drop).all(), (extras["completeness_gap"], drop)
+
+
+def test_big_takes_the_smallest_successful_epsilon() -> None:
+    model, x = smooth_cnn(), images(batch=2, size=SIZE)
+    target = _predicted(model, x)
+    ladder = xai_core.attribute(model, x, "big", target=target, epsilons="0.05,0.1,0.2,0.4,0.8", steps=4)
+    for b, eps in enumerate(ladder.extras["boundary_epsilon"].tolist()):
+        smaller = [e for e in parse_epsilons("0.05,0.1,0.2,0.4,0.8") if e < eps]
+        if smaller:  # the next radius down must fail for this image
+            alone = xai_core.attribute(model, x[b : b + 1], "big", target=target[b], epsilons=[smaller[-1]], steps=4)
+            assert not bool(alone.extras["attack_success"][0])
+
+
+def test_big_falls_back_to_the_largest_epsilon_and_says_so() -> None:
+    model, x = smooth_cnn(), images(batch=2, size=SIZE)
+    result = xai_core.attribute(model, x, "big", target=_predicted(model, x), epsilons="1e-5,1e-4", steps=4)
+    assert not result.extras["attack_success"].any()
+    assert torch.allclose(result.extras["boundary_epsilon"], torch.tensor(1e-4, dtype=torch.float64))
+    assert torch.isfinite(result.attributions).all()
+
+
+def test_bsm_is_the_plain_gradient_at_the_boundary_point() -> None:
+    model, x = relu_cnn(), images(batch=2, size=SIZE)
+    target = _predicted(model, x)
+    result = xai_core.attribute(model, x, "bsm", target=target, norm="l2", epsilons="0.1,0.3,1,3")
+    points = result.extras["boundary_points"].clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(model(points).gather(1, torch.tensor(target).view(-1, 1)).sum(), points)
+    torch.testing.assert_close(result.attributions, grad)
+    assert (result.extras["boundary_distance"] <= result.extras["boundary_epsilon"] + 1e-5).all()  # l2 ball
+
+
+def test_boundary_search_stays_in_the_pixel_box() -> None:
+    wrapper = PixelWrapper(smooth_cnn())
+    result = xai_core.attribute(wrapper, pixel_images(2), "bsm", epsilons="0.05,0.2,0.5")
+    pixels = wrapper.to_pixels(result.extras["boundary_points"])
+    assert pixels.min() >= -1e-6 and pixels.max() <= 1 + 1e-6
+
+
+def test_epsilon_lists_are_parsed_or_refused_clearly() -> None:
+    model, x = smooth_cnn(), images(batch=1, size=SIZE)
+    resolved = xai_core.attribute(model, x, "bsm", epsilons=[0.4, 0.1, 0.4], pgd_steps=2)
+    assert resolved.params["epsilons"] == "0.1,0.4"
+    for bad in ("0.1,abc", "", " , ", "0.1,-0.2", "0,1", "nan", [0.1, "x"], 0.1, [True]):
+        with pytest.raises(ParameterError, match="'epsilons' must be positive numbers"):
+            xai_core.attribute(model, x, "big", epsilons=bad)
+    with pytest.raises(ParameterError, match="norm"):
+        xai_core.attribute(model, x, "big", norm="l1")
+
+
+# --- NeFLAG ----------------------------------------------------------------------------------------------------
+
+
+def test_neflag_on_a_linear_model_is_w_squared_over_its_norm() -> None:
+    # F = w everywhere; descent on the sphere ends at n = -w/||w||, so -w_hat = w * w / ||w||_2 (see neflag.py).
+    model = linear_model(shape=(3, SIZE, SIZE), classes=3)
+    x = images(batch=2, size=SIZE)
+    result = xai_core.attribute(model, x, "neflag", target=[0, 2], samples=3, steps=30, epsilon=0.7)
+    w = _linear_weight(model)[[0, 2]]
+    expected = (w * w / w.norm(dim=1, keepdim=True)).view(2, 3, SIZE, SIZE)
+    torch.testing.assert_close(result.attributions, expected, rtol=1e-4, atol=1e-6)
+    assert (result.extras["flux"] < 0).all() and torch.equal(result.extras["negative_fraction"], torch.ones(2).double())
+
+
+def test_neflag_is_finite_seeded_and_batch_independent() -> None:
+    model, x = smooth_cnn(), images(batch=2, size=SIZE)
+    run = lambda seed, inputs=x, target=(1, 3), chunk=None: xai_core.attribute(  # noqa: E731
+        model, inputs, "neflag", target=list(target), samples=4, steps=3, seed=seed, chunk_size=chunk
+    ).attributions  # fmt: skip
+    first = run(1, chunk=3)
+    assert torch.isfinite(first).all()
+    torch.testing.assert_close(first, run(1, chunk=8))
+    assert not torch.equal(first, run(2))
+    torch.testing.assert_close(first[:1], run(1, inputs=x[:1], target=(1,)))
+
+
+def test_neflag_descent_lowers_the_score_on_the_sphere() -> None:
+    model, x = smooth_cnn(), images(batch=2, size=SIZE)
+    kwargs: dict[str, Any] = {"target": [0, 1], "samples": 4, "epsilon": 2.0}
+    start = xai_core.attribute(model, x, "neflag", steps=0, **kwargs).extras["f_sphere"]
+    after = xai_core.attribute(model, x, "neflag", steps=8, **kwargs).extras["f_sphere"]
+    assert (after < start).all()
+
+
+def test_sample_counts_must_be_positive() -> None:
+    model, x = smooth_cnn(), images(batch=1, size=SIZE)
+    cases: list[tuple[str, dict[str, Any]]] = [("neflag", {}), ("expected_gradients", {"references": x})]
+    for method, extra in cases:
+        with pytest.raises(ParameterError, match="'samples' must be an integer in"):
+            xai_core.attribute(model, x, method, samples=0, **extra)
+    with pytest.raises(ParameterError, match="'num_classes'"):
+        xai_core.attribute(model, x, "agi", num_classes=0)
+
+
+@pytest.mark.parametrize("method", ["agi", "big", "bsm", "neflag", "expected_gradients"])
+def test_a_bad_target_fails_before_any_search(method: str) -> None:
+    model, x = smooth_cnn(), images(batch=2, size=SIZE)
+    extra: dict[str, Any] = {"references": x} if method == "expected_gradients" else {}
+    with pytest.raises(ValueError, match="target classes"):
+        xai_core.attribute(model, x, method, target=[0, 99], **extra)
