@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from xai_core.batching import chunks
@@ -93,20 +92,27 @@ def rule_param(default: str = "gausslegendre") -> ChoiceParam:
 # --- baselines -------------------------------------------------------------------------------------------------
 
 
+def blur_matrix(size: int, sigma: float, truncate: float = 4.0) -> Tensor:
+    """[size, size] operator of a 1-D Gaussian blur with zero padding: scipy.ndimage.gaussian_filter, mode
+    "constant", radius int(truncate * sigma + 0.5). A dense matrix product beats a 401-tap convolution."""
+    if sigma <= 0:
+        return torch.eye(size, dtype=torch.float64)
+    radius = int(truncate * sigma + 0.5)
+    taps = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    norm = torch.exp(-0.5 / (sigma * sigma) * taps**2).sum()  # scipy's kernel, normalised over all taps
+    offset = (torch.arange(size)[None, :] - torch.arange(size)[:, None]).double()
+    return torch.where(offset.abs() <= radius, torch.exp(-0.5 / (sigma * sigma) * offset**2) / norm, 0.0)
+
+
 def gaussian_blur(images: Tensor, sigma: float, truncate: float = 4.0) -> Tensor:
-    """Separable Gaussian blur of ``[B, C, H, W]`` with zero padding: ``scipy.ndimage.gaussian_filter`` in
-    ``mode="constant"`` with the same kernel radius ``int(truncate * sigma + 0.5)`` (PAIR's Blur IG uses it)."""
+    """Separable Gaussian blur of ``[B, C, H, W]`` with zero padding, as ``scipy.ndimage.gaussian_filter`` in
+    ``mode="constant"`` (PAIR's Blur IG uses it): rows then columns by ``blur_matrix``."""
     if sigma <= 0:
         return images
-    radius = int(truncate * sigma + 0.5)
-    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
-    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
-    kernel = (kernel / kernel.sum()).to(images.dtype).to(images.device)
-    channels = images.shape[1]
-    horizontal = kernel.view(1, 1, 1, -1).repeat(channels, 1, 1, 1)
-    vertical = kernel.view(1, 1, -1, 1).repeat(channels, 1, 1, 1)
-    out = F.conv2d(images, horizontal, padding=(0, radius), groups=channels)
-    return F.conv2d(out, vertical, padding=(radius, 0), groups=channels)
+    height, width = images.shape[-2:]
+    vertical = blur_matrix(height, sigma, truncate).to(images)
+    horizontal = blur_matrix(width, sigma, truncate).to(images)
+    return vertical @ images @ horizontal.T
 
 
 def make_baseline(
@@ -270,3 +276,81 @@ def _endpoint_scores(
 def completeness_gap(attributions: Tensor, f_input: Tensor, f_baseline: Tensor) -> Tensor:
     """sum(attr) - (f(x) - f(x')) per sample: zero for an exact path method (survey eq. 9)."""
     return (attributions.flatten(1).sum(1) - (f_input - f_baseline)).detach().cpu()
+
+
+# --- general paths (blur, guided): node k stands for segment [c_k, c_k+1] -----------------------------------------
+
+
+@dataclass
+class PathTrace:
+    """A path from baseline (alpha = 0) to input (alpha = 1): node k is evaluated on segment [c_k, c_{k+1}]."""
+
+    attributions: Tensor  # sum_k grad f(node_k) * (x(c_{k+1}) - x(c_k))  [B, C, H, W]
+    alphas: Tensor  # [K] node positions
+    ends: Tensor  # [K + 1] segment ends c_k, 0 first and 1 last
+    scores: Tensor  # [B, K] f at the nodes
+    end_scores: Tensor  # [B, K + 1] f at the segment ends: f(baseline) first, f(x) last
+    grad_norms: Tensor  # [B, K]
+    gradients: Tensor | None = None  # [K, B, C, H, W] when kept (IDGI)
+
+    @property
+    def f_input(self) -> Tensor:
+        return self.end_scores[:, -1]
+
+    @property
+    def f_baseline(self) -> Tensor:
+        return self.end_scores[:, 0]
+
+
+def segment_ends(weights: Tensor) -> Tensor:
+    """c_0 = 0, c_{k+1} = c_k + w_k, c_K = 1: the segment each quadrature node stands for."""
+    ends = torch.cat([torch.zeros(1, dtype=torch.float64), weights.double().cumsum(0)])
+    ends[-1] = 1.0
+    return ends
+
+
+def forward_scores(
+    model: nn.Module, points: Callable[[slice], Tensor], total: int, target: Target, size: int
+) -> Tensor:
+    """f at ``total`` points laid out as in ``gradients_at`` (point i is sample i % B), without autograd."""
+    batch, values = target.classes.shape[0], []
+    with torch.inference_mode():
+        for index in chunks(total, size):
+            classes = target.classes[torch.arange(index.start, index.stop) % batch]
+            values.append(Target(classes, target.output)(model(points(index))))
+    return torch.cat(values).clone()
+
+
+def scores_at_ends(ends: Tensor, alphas: Tensor, scores: Tensor, evaluate: Callable[[Tensor], Tensor]) -> Tensor:
+    """f at the segment ends ``[B, K + 1]``: a node's score where an end is a node, ``evaluate(ends) [B, M]`` else."""
+    match = torch.isclose(ends[:, None], alphas.double()[None, :].cpu(), rtol=0.0, atol=1e-9)
+    found, missing = match.any(1).nonzero().flatten(), (~match.any(1)).nonzero().flatten()
+    out = torch.empty(scores.shape[0], ends.shape[0], dtype=scores.dtype, device=scores.device)
+    out[:, found.to(out.device)] = scores[:, match[found].int().argmax(1).to(out.device)]
+    if len(missing):
+        out[:, missing.to(out.device)] = evaluate(ends[missing]).to(out)
+    return out
+
+
+class _Profile(Protocol):
+    alphas: Tensor
+    scores: Tensor
+    grad_norms: Tensor
+
+    @property
+    def f_input(self) -> Tensor: ...
+
+    @property
+    def f_baseline(self) -> Tensor: ...
+
+
+def record_profile(extras: dict[str, Any], path: _Profile, attributions: Tensor) -> None:
+    """Completeness gap of ``attributions`` and the path profile (f, |grad| per node) for the app's inspector."""
+    extras["completeness_gap"] = completeness_gap(attributions, path.f_input, path.f_baseline)
+    extras["f_input"] = path.f_input.detach().cpu()
+    extras["f_baseline"] = path.f_baseline.detach().cpu()
+    extras["path"] = {
+        "alphas": path.alphas.cpu(),
+        "scores": path.scores.detach().cpu(),
+        "grad_norms": path.grad_norms.detach().cpu(),
+    }

@@ -23,9 +23,8 @@ from torch import Tensor
 
 from xai_core.methods._adversarial import NORM, PGD_STEPS, boundary_search, epsilons_param, parse_epsilons, scores_at
 from xai_core.methods.base import Context, Method
-from xai_core.methods.integrated_gradients import record_path
 from xai_core.params import IntParam
-from xai_core.paths import integrate_straight_path, quadrature, rule_param
+from xai_core.paths import integrate_straight_path, quadrature, record_profile, rule_param
 from xai_core.registry import register
 
 STEPS = IntParam("steps", 50, "path nodes of the integral from the boundary point to the image", low=2, high=4096)
@@ -53,6 +52,6 @@ class BoundaryIntegratedGradients(Method):
             ctx.model, inputs, boundary.points, ctx.target, alphas, weights,
             chunk_size=ctx.chunk_size, progress=lambda f: ctx.report(0.5 + 0.5 * f),
         )  # fmt: skip
-        record_path(ctx, path)
+        record_profile(ctx.extras, path, path.attributions)
         ctx.extras.update(boundary.extras())
         return path.attributions

@@ -18,10 +18,9 @@ import torch
 from torch import Tensor
 
 from xai_core.methods.base import Context, Method
-from xai_core.methods.blur_ig import PathTrace, forward_scores, record_trace
 from xai_core.methods.integrated_gradients import BLUR_SIGMA, SEED
 from xai_core.params import FloatParam, IntParam
-from xai_core.paths import baseline_param, gradients_at, make_baseline
+from xai_core.paths import PathTrace, baseline_param, forward_scores, gradients_at, make_baseline, record_profile
 from xai_core.registry import register
 
 STEPS = IntParam("steps", 200, "number of path steps (gradient evaluations per image)", low=1, high=4096)
@@ -111,5 +110,5 @@ class GuidedIG(Method):
 
     def compute(self, inputs: Tensor, ctx: Context, **params: Any) -> Tensor:
         trace = guided_path(inputs, ctx, params)
-        record_trace(ctx, trace, trace.attributions)
+        record_profile(ctx.extras, trace, trace.attributions)
         return trace.attributions

@@ -22,21 +22,22 @@ import torch
 from torch import Tensor
 
 from xai_core.methods.base import Context, Method
-from xai_core.methods.blur_ig import (
-    GRAD_STEP,
-    MAX_SIGMA,
-    SQRT,
-    PathTrace,
-    blur_path,
-    forward_scores,
-    record_trace,
-    scores_at_ends,
-    segment_ends,
-)
+from xai_core.methods.blur_ig import GRAD_STEP, MAX_SIGMA, SQRT, blur_path
 from xai_core.methods.guided_ig import FRACTION, MAX_DIST, guided_path
 from xai_core.methods.integrated_gradients import BLUR_SIGMA, SEED
 from xai_core.params import ChoiceParam, IntParam
-from xai_core.paths import baseline_param, integrate_straight_path, make_baseline, quadrature, rule_param
+from xai_core.paths import (
+    PathTrace,
+    baseline_param,
+    forward_scores,
+    integrate_straight_path,
+    make_baseline,
+    quadrature,
+    record_profile,
+    rule_param,
+    scores_at_ends,
+    segment_ends,
+)
 from xai_core.registry import register
 
 PATH = ChoiceParam("path", "ig", "the path whose nodes IDGI integrates", choices=("ig", "guided_ig", "blur_ig"))
@@ -101,5 +102,5 @@ class IDGI(Method):
         trace = TRACES[params["path"]](inputs, ctx, params, keep_gradients=True)
         assert trace.gradients is not None
         attributions = important_direction_sum(trace.gradients, trace.end_scores).to(inputs.dtype)
-        record_trace(ctx, trace, attributions)
+        record_profile(ctx.extras, trace, attributions)
         return attributions

@@ -15,10 +15,10 @@ from xai_core.params import FloatParam, IntParam
 from xai_core.paths import (
     StraightPath,
     baseline_param,
-    completeness_gap,
     integrate_straight_path,
     make_baseline,
     quadrature,
+    record_profile,
     rule_param,
 )
 from xai_core.registry import register
@@ -29,15 +29,8 @@ SEED = IntParam("seed", 0, "seed of the random baselines ('uniform', 'gaussian')
 
 
 def record_path(ctx: Context, path: StraightPath) -> None:
-    """Completeness gap and the path profile (f, |grad| per node) in the result's extras."""
-    ctx.extras["completeness_gap"] = completeness_gap(path.attributions, path.f_input, path.f_baseline)
-    ctx.extras["f_input"] = path.f_input.detach().cpu()
-    ctx.extras["f_baseline"] = path.f_baseline.detach().cpu()
-    ctx.extras["path"] = {
-        "alphas": path.alphas.cpu(),
-        "scores": path.scores.detach().cpu(),
-        "grad_norms": path.grad_norms.detach().cpu(),
-    }
+    """Deprecated spelling of ``paths.record_profile(ctx.extras, path, path.attributions)``."""
+    record_profile(ctx.extras, path, path.attributions)
 
 
 def straight_path(
@@ -64,5 +57,5 @@ class IntegratedGradients(Method):
 
     def compute(self, inputs: Tensor, ctx: Context, **params: Any) -> Tensor:
         path = straight_path(inputs, ctx, params)
-        record_path(ctx, path)
+        record_profile(ctx.extras, path, path.attributions)
         return path.attributions

@@ -24,9 +24,17 @@ import torch
 from torch import Tensor
 
 from xai_core.methods.base import Context, Method
-from xai_core.methods.integrated_gradients import BLUR_SIGMA, SEED, record_path
+from xai_core.methods.integrated_gradients import BLUR_SIGMA, SEED
 from xai_core.params import ChoiceParam, FloatParam, IntParam, ParameterError
-from xai_core.paths import RULES, baseline_param, completeness_gap, integrate_straight_path, make_baseline, quadrature
+from xai_core.paths import (
+    RULES,
+    baseline_param,
+    completeness_gap,
+    integrate_straight_path,
+    make_baseline,
+    quadrature,
+    record_profile,
+)
 from xai_core.registry import register
 
 STEPS = IntParam("steps", 200, "number of path nodes (gradient evaluations per image)", low=1, high=4096)
@@ -77,7 +85,7 @@ class SplitIG(Method):
         delta = (inputs - baseline).double()
         non_saturated, saturated = (delta * before_split).to(inputs.dtype), (delta * after_split).to(inputs.dtype)
         alpha_star = torch.where(split < len(weights), alphas[split.clamp(max=len(weights) - 1)], 1.0)
-        record_path(ctx, path)
+        record_profile(ctx.extras, path, path.attributions)
         ctx.extras["completeness_gap"] = completeness_gap(non_saturated + saturated, path.f_input, path.f_baseline)
         ctx.extras["saturated"] = saturated.detach().cpu()
         ctx.extras["alpha_star"] = ctx.extras["path"]["alpha_star"] = alpha_star.cpu()
