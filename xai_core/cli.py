@@ -1,4 +1,5 @@
-"""Command line: ``python -m xai_core methods [--markdown | --update-readme README.md]``.
+"""Command line: ``python -m xai_core methods [--markdown | --update-readme README.md]`` and
+``python -m xai_core evaluate --images DIR --methods a,b --metrics insertion,deletion --out results.csv``.
 
 ``methods --markdown`` prints the README's method table, generated from the registry (a test keeps the README in
 step with it).
@@ -59,7 +60,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     listing = commands.add_parser("methods", help="list the registered methods")
     listing.add_argument("--markdown", action="store_true", help="print the README's method table")
     listing.add_argument("--update-readme", type=Path, metavar="README", help="rewrite the table in this README")
+    run = commands.add_parser("evaluate", help="score methods on a folder of images into a CSV (resumable)")
+    run.add_argument("--images", type=Path, required=True, help="folder of images")
+    run.add_argument("--methods", required=True, help="comma-separated method ids")
+    run.add_argument("--metrics", default="insertion,deletion", help="comma-separated metric names")
+    run.add_argument("--out", type=Path, required=True, help="CSV to write; existing rows are kept and skipped")
+    run.add_argument("--annotations", type=Path, help="boxes for localization metrics (CSV or JSON)")
+    run.add_argument("--model", default="efficientnet_lite0", help="model name (default: the bundled one)")
+    run.add_argument("--steps", type=int, default=100, help="perturbation steps of the faithfulness curves")
     args = parser.parse_args(argv)
+    if args.command == "evaluate":
+        from xai_core import evaluate
+
+        def names(text: str) -> list[str]:
+            return [item.strip() for item in text.split(",") if item.strip()]
+
+        try:
+            evaluate.evaluate(
+                evaluate.list_images(args.images), names(args.methods), names(args.metrics), args.out,
+                model_name=args.model, annotations=args.annotations, steps=args.steps,
+            )  # fmt: skip
+        except (ValueError, KeyError, FileNotFoundError) as error:
+            parser.exit(2, f"error: {error}\n")
+        evaluate.summary(args.out)
+        return 0
     if args.command == "methods":
         if args.update_readme:
             changed = update_readme(args.update_readme)

@@ -155,6 +155,26 @@ class ModelWrapper:
         pixels = TF.pil_to_tensor(cropped).float().div_(255.0)
         return self.to_model_space(pixels.unsqueeze(0)).to(self.device)
 
+    def box_to_input(
+        self, box: tuple[float, float, float, float], image_size: tuple[int, int]
+    ) -> tuple[float, float, float, float]:
+        """Map a box ``(x0, y0, x1, y1)`` in the original image's pixels (``image_size`` = (width, height)) to the
+        model input's pixels, following ``preprocess``'s resize and centre crop (torchvision's rounding)."""
+        width, height = image_size
+        short, long = min(width, height), max(width, height)
+        new_long = int(self.resize * long / short)
+        new_w, new_h = (self.resize, new_long) if width <= height else (new_long, self.resize)
+        crop_h, crop_w = self.input_size
+        top, left = round((new_h - crop_h) / 2.0), round((new_w - crop_w) / 2.0)
+        sx, sy = new_w / width, new_h / height
+        x0, y0, x1, y1 = box
+        return (
+            min(max(x0 * sx - left, 0.0), crop_w),
+            min(max(y0 * sy - top, 0.0), crop_h),
+            min(max(x1 * sx - left, 0.0), crop_w),
+            min(max(y1 * sy - top, 0.0), crop_h),
+        )
+
     def _stats(self, like: Tensor) -> tuple[Tensor, Tensor]:
         mean = torch.tensor(self.mean, dtype=like.dtype, device=like.device).view(3, 1, 1)
         std = torch.tensor(self.std, dtype=like.dtype, device=like.device).view(3, 1, 1)
