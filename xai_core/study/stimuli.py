@@ -1,0 +1,107 @@
+"""Precomputing stimuli: (model, images, methods, parameters) -> overlay PNGs with the settings that made them.
+
+This is the only part of the study engine that runs a model, and it runs before ``publish``: participants are shown
+the stored PNGs. Every map of one image explains the same class (the model's prediction unless ``target`` is
+given), so forced-choice pairs compare methods on equal terms. Maps are shown as absolute values, scaled by their
+own ``percentile`` (``viz.normalize``), in one colour map for every method, so that no method stands out by its
+colours alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from PIL import Image
+
+from xai_core import viz
+from xai_core.images import LoadedImage, image_hash
+from xai_core.study.errors import StudyError
+from xai_core.study.spec import Stimulus
+
+if TYPE_CHECKING:
+    from xai_core.models import ModelWrapper
+
+
+def _pil(image: Image.Image | LoadedImage, index: int) -> Image.Image:
+    if isinstance(image, LoadedImage):
+        return image.image
+    if isinstance(image, Image.Image):
+        return image
+    raise StudyError(f"images[{index}] must be a PIL image or a LoadedImage; got {type(image).__name__}")
+
+
+def build_stimuli(
+    model: ModelWrapper,
+    images: Sequence[Image.Image | LoadedImage],
+    methods: Sequence[str],
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    target: int | None = None,
+    output: str = "logit",
+    alpha: float = 0.5,
+    cmap: str = "inferno",
+    percentile: float = 99.0,
+    progress: Callable[[float], None] | None = None,
+) -> list[Stimulus]:
+    """One ``Stimulus`` per (image, method), in that order.
+
+    Args:
+        model: a wrapper from ``xai_core.load_model`` (or any ``ModelWrapper``): preprocessing, labels, display.
+        images: PIL images or ``LoadedImage`` records.
+        methods: registry ids; each must appear once.
+        params: per-method keyword arguments for ``xai_core.attribute`` (hyperparameters, ``layer``,
+            ``postprocess``), e.g. ``{"integrated_gradients": {"steps": 32}}``.
+        target: the class every map explains; ``None`` explains each image's predicted class.
+        output: ``"logit"`` or ``"probability"``.
+        alpha / cmap / percentile: the overlay's look (``viz.overlay``, ``viz.normalize``), stored in the settings.
+        progress: called with the fraction done.
+    """
+    # torch is imported here, not at module level: storage, participation and analysis never need it.
+    from xai_core.attribution import attribute
+    from xai_core.models import ModelWrapper
+
+    if not isinstance(model, ModelWrapper):
+        raise StudyError(f"model must be a ModelWrapper (xai_core.load_model); got {type(model).__name__}")
+    if not methods or len(set(methods)) != len(methods):
+        raise StudyError(f"methods must be distinct and non-empty; got {list(methods)}")
+    extra = sorted(set(params or {}) - set(methods))
+    if extra:
+        raise StudyError(f"params names methods {extra} that are not in methods {list(methods)}")
+    out: list[Stimulus] = []
+    total = len(images) * len(methods)
+    for index, raw in enumerate(images):
+        picture = _pil(raw, index)
+        x = model.preprocess(picture)
+        predicted = int(model.predict(x).argmax(dim=1)[0])
+        explained = predicted if target is None else int(target)
+        display = model.to_display(x)[0]
+        digest = image_hash(picture)
+        for method in methods:
+            kwargs = dict((params or {}).get(method, {}))
+            result = attribute(model, x, method, target=explained, output=output, **kwargs)
+            shown = viz.normalize(result.to_maps()[0], percentile=percentile)
+            settings = {
+                **result.settings(),
+                "layer": str(kwargs["layer"]) if "layer" in kwargs else None,
+                "seed": result.seed,
+                "model": {"name": model.name, "source": model.source},
+                "image_hash": digest,
+                "display": {"alpha": alpha, "cmap": cmap, "percentile": percentile, "signed": False},
+            }
+            out.append(
+                Stimulus(
+                    method=method,
+                    image_hash=digest,
+                    target_class=explained,
+                    target_label=model.labels[explained],
+                    settings=settings,
+                    png=viz.to_png_bytes(viz.overlay(display, shown, alpha=alpha, cmap=cmap)),
+                    predicted_class=predicted,
+                    predicted_label=model.labels[predicted],
+                    image_png=viz.to_png_bytes(display),
+                )
+            )
+            if progress is not None:
+                progress(len(out) / total)
+    return out
