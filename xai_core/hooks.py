@@ -271,27 +271,28 @@ def conv_bn_pairs(model: nn.Module, sample: Tensor) -> list[tuple[str, str]]:
 
 
 class _SmoothActivationMode(TorchFunctionMode):
-    """ReLU -> softplus(beta), ReLU6 -> softplus(beta) - softplus(beta, shifted by 6): smooth, same limit shape."""
+    """ReLU -> softplus_beta; hardtanh(lo, hi) (ReLU6) -> hi - softplus(hi - lo - softplus(x - lo)), a smooth max
+    then a smooth min; out of place. ``replaced`` counts the calls it stood in for."""
 
     def __init__(self, beta: float) -> None:
         super().__init__()
-        self.beta = beta
+        self.beta, self.replaced = beta, 0
 
     def __torch_function__(self, func: Any, types: Any, args: Sequence[Any] = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
         if func in _RELU:
-            return F.softplus(args[0], beta=self.beta)
-        if func is F.hardtanh and kwargs.get("min_val", args[1] if len(args) > 1 else -1.0) == 0.0:
-            high = float(kwargs.get("max_val", args[2] if len(args) > 2 else 1.0))
-            return F.softplus(args[0], beta=self.beta) - F.softplus(args[0] - high, beta=self.beta)
-        if func is F.relu6:
-            return F.softplus(args[0], beta=self.beta) - F.softplus(args[0] - 6.0, beta=self.beta)
+            self.replaced += 1
+            return F.softplus(args[0], self.beta)
+        if func is F.hardtanh or func is F.relu6:  # nn.ReLU6 calls hardtanh(x, 0, 6)
+            lo = 0.0 if func is F.relu6 else kwargs.get("min_val", args[1] if len(args) > 1 else -1.0)
+            hi = 6.0 if func is F.relu6 else kwargs.get("max_val", args[2] if len(args) > 2 else 1.0)
+            self.replaced += 1
+            return hi - F.softplus(hi - lo - F.softplus(args[0] - lo, self.beta), self.beta)
         return func(*args, **kwargs)
 
 
-@contextmanager
-def smooth_activations(beta: float = 10.0) -> Iterator[None]:
-    """Forwards in this block use softplus surrogates of ReLU/ReLU6, whose second derivatives are not zero.
+def smooth_activations(beta: float = 10.0) -> _SmoothActivationMode:
+    """A mode: forwards in ``with smooth_activations(beta):`` use softplus surrogates of ReLU/ReLU6/hardtanh.
 
     ReLU networks are piecewise linear: their input Hessian vanishes almost everywhere, so methods that
     differentiate a gradient (Integrated Hessians, the fragility attack) use this surrogate (Janizek et al. 2021;
@@ -299,5 +300,4 @@ def smooth_activations(beta: float = 10.0) -> Iterator[None]:
     """
     if beta <= 0:
         raise ValueError(f"beta must be positive; got {beta}")
-    with _SmoothActivationMode(beta):
-        yield
+    return _SmoothActivationMode(beta)

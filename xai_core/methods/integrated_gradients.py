@@ -28,11 +28,6 @@ BLUR_SIGMA = FloatParam("blur_sigma", 10.0, "width in pixels of the 'blur' basel
 SEED = IntParam("seed", 0, "seed of the random baselines ('uniform', 'gaussian')", low=0, high=2**31 - 1)
 
 
-def record_path(ctx: Context, path: StraightPath) -> None:
-    """Deprecated spelling of ``paths.record_profile(ctx.extras, path, path.attributions)``."""
-    record_profile(ctx.extras, path, path.attributions)
-
-
 def straight_path(
     inputs: Tensor, ctx: Context, params: dict[str, Any], *, keep_gradients: bool = False
 ) -> StraightPath:
