@@ -34,6 +34,16 @@ navigation = st.navigation(
     {
         "Explore": [
             page("pages/explain.py", "Explain", ":material/image_search:", "Explore", default=True),
+            page("pages/path_inspector.py", "Path inspector", ":material/timeline:", "Explore"),
+        ],
+        "Evaluate": [
+            page("pages/faithfulness.py", "Faithfulness", ":material/show_chart:", "Evaluate"),
+            page("pages/localization.py", "Localization", ":material/center_focus_strong:", "Evaluate"),
+            page("pages/sanity.py", "Sanity checks", ":material/shuffle:", "Evaluate"),
+            page("pages/axioms.py", "Axioms & robustness", ":material/rule:", "Evaluate"),
+        ],
+        "Learn": [
+            page("pages/learn.py", "Learn (classroom mode)", ":material/school:", "Learn"),
         ],
     }
 )

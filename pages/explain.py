@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 import xai_core
-from pages.components import compute, overlays, param_form, sidebar, state
+from pages.components import compute, overlays, param_form, pathview, sidebar, state
 from xai_core import noise
 
 log = logging.getLogger(__name__)
@@ -48,10 +48,13 @@ def run_methods(name: str, model: Any, image: Any, target: int, specs: Sequence[
     """Compute every map (cached); a failing method becomes a ``Failure`` and the others still run."""
     bar = st.progress(0.0)
     items: list[compute.MapResult | compute.Failure] = []
+    catalog = {m["name"]: m for m in xai_core.methods()}
     for i, spec in enumerate(specs):
         bar.progress(i / len(specs), text=f"Computing {spec.method} ({i + 1}/{len(specs)})…")
+        # path methods keep their completeness gap (shown under the map); other maps share compute's cache
+        compute_map = pathview.compute_map if pathview.records_extras(catalog[spec.method]) else compute.compute_map
         try:
-            items.append(compute.compute_map(name, model, image, spec, target))
+            items.append(compute_map(name, model, image, spec, target))
         except xai_core.ParameterError as exc:
             items.append(compute.Failure(spec.method, str(exc)))
         except Exception as exc:

@@ -86,6 +86,9 @@ def _cell(image: np.ndarray, item: MapResult, normalised: np.ndarray, display: D
     if item.postprocess:
         details += f"; {item.postprocess}: {_describe(item.postprocess_params)}"
     st.caption(f"{item.runtime_ms:.0f} ms · {details}")
+    completeness = getattr(item, "completeness", None)  # path methods: pathview.PathMapResult
+    if completeness is not None:
+        st.caption(completeness.caption())
     stem = f"{title.replace(' + ', '_')}_class{item.target}"
     png, npy = st.columns(2)
     png.download_button(

@@ -49,3 +49,141 @@ def postprocess_param_key(method: str, param: str) -> str:
 def download_key(kind: str, index: int, method: str) -> str:
     """A download button under a result (``kind`` is ``png`` or ``npy``)."""
     return f"explain.download.{kind}.{index}.{method}"
+
+
+# Method settings forms of the Path inspector, Faithfulness and Localization pages (``method_form``).
+def method_param_key(page: str, method: str, param: str) -> str:
+    """A method hyperparameter widget in ``page``'s form (``page`` is ``path``, ``faith`` or ``loc``)."""
+    return f"{page}.param.{method}.{param}"
+
+
+# Path inspector page.
+PATH_METHOD = "path.method"  # selectbox: the path method
+PATH_FORM = "path.form"
+PATH_SUBMIT = "path.submit"
+PATH_RESULT = "path.result"  # (model id, image sha256, pathview.PathMapResult) of the last walk, or None
+PATH_CHART = "path.chart"  # the path profile chart
+
+
+def path_target_key(model_name: str, image_sha256: str) -> str:
+    """Target-class selectbox of the path inspector, one per (model, image) as on the Explain page."""
+    return f"path.target.{model_name}.{image_sha256[:16]}"
+
+
+# Faithfulness page.
+FAITH_METHODS = "faith.methods"  # multiselect: method ids
+FAITH_FORM = "faith.form"
+FAITH_STEPS = "faith.steps"
+FAITH_SUBSTRATE = "faith.substrate"
+FAITH_GRANULARITY = "faith.granularity"
+FAITH_PATCH = "faith.patch_size"
+FAITH_SEGMENTS = "faith.n_segments"
+FAITH_SIGMA = "faith.sigma"
+FAITH_OUTPUT = "faith.output"
+FAITH_SUBMIT = "faith.submit"
+FAITH_RESULTS = "faith.results"  # faithfulness run of the last submit (maps, reports, settings), or None
+FAITH_VIEW_METHOD = "faith.view.method"  # step viewer: which map
+FAITH_VIEW_CURVE = "faith.view.curve"  # step viewer: insertion or deletion
+FAITH_VIEW_STEP = "faith.view.step"  # step viewer: the step k
+FAITH_CHART = "faith.chart"  # the insertion/deletion chart once every curve is done
+
+
+def live_chart_key(draw: int) -> str:
+    """The n-th redraw of the live insertion/deletion chart (a fresh element id per redraw)."""
+    return f"faith.live.{draw}"
+
+
+# Localization page.
+LOC_METHODS = "loc.methods"  # multiselect: method ids
+LOC_FORM = "loc.form"
+LOC_SUBMIT = "loc.submit"
+LOC_RESULTS = "loc.results"  # (model id, image sha256, maps) of the last submit, or None
+LOC_UPLOAD = "loc.upload"  # file_uploader: CSV/JSON boxes
+LOC_TOLERANCE = "loc.tolerance"
+LOC_THRESHOLD = "loc.threshold"
+LOC_POINTS = "loc.points"
+LOC_CHART = "loc.chart"  # the extended pointing game chart
+
+
+def box_key(image_sha256: str, coordinate: str) -> str:
+    """One of the four box inputs (``x0``, ``y0``, ``x1``, ``y1``), per image so each starts at its annotation."""
+    return f"loc.box.{image_sha256[:16]}.{coordinate}"
+
+
+# Sanity checks page: model randomization (form, results, display) and data randomization (form, results).
+SANITY_FORM = "sanity.form"
+SANITY_METHODS = "sanity.methods"  # multiselect: method ids
+SANITY_MODE = "sanity.mode"  # radio: cascading or independent
+SANITY_LAYER_CHOICE = "sanity.layers.choice"  # radio: every k-th, first N from the logits, all
+SANITY_EVERY = "sanity.layers.every"  # k
+SANITY_FIRST = "sanity.layers.first"  # N
+SANITY_SEED = "sanity.seed"
+SANITY_SUBMIT = "sanity.submit"
+SANITY_RESULTS = "sanity.results"  # (model id, image sha256, runs and failures) of the last submit, or None
+SANITY_ON_IMAGE = "sanity.display.on_image"  # toggle: maps over the image or alone
+SANITY_SHARED = "sanity.display.shared"  # toggle: one scale per method row
+SANITY_CHART = "sanity.chart"  # similarity curves
+SANITY_DATA_FORM = "sanity.data.form"
+SANITY_DATA_METHODS = "sanity.data.methods"  # multiselect: method ids
+SANITY_DATA_IMAGES = "sanity.data.images"  # number of test digits
+SANITY_DATA_SUBMIT = "sanity.data.submit"
+SANITY_DATA_RESULTS = "sanity.data.results"  # list of data randomization runs and failures of the last submit
+
+
+# Learn page.
+PRESENTATION = "learn.presentation"  # bool: presentation mode; a plain key (not a widget's) so it survives pages
+PRESENTATION_TOGGLE = "learn.presentation.toggle"  # the toggle widget, re-seeded from PRESENTATION on every run
+LEARN_FOCUS = "learn.map.focus"  # selectbox: the method whose card is shown beside the map
+LEARN_MAP_CHART = "learn.map.chart"
+LEARN_RULES_FORWARD = "learn.rules.forward"  # data_editor: the ReLU's forward input z (3x3)
+LEARN_RULES_SIGNAL = "learn.rules.signal"  # data_editor: the backward signal R from above (3x3)
+LEARN_RULES_Q = "learn.rules.q"  # RectGrad's percentile
+LEARN_RULES_ACTIVATION = "learn.rules.activation"  # read-only grid: relu(z)
+LEARN_SAT_FUNCTION = "learn.saturation.function"
+LEARN_SAT_INPUT = "learn.saturation.input"
+LEARN_SAT_STEPS = "learn.saturation.steps"
+LEARN_SAT_RULE = "learn.saturation.rule"
+LEARN_SAT_CHART = "learn.saturation.chart"
+
+
+def learn_rule_output_key(rule: str) -> str:
+    """The read-only output grid of one backward rule (``gradient``, ``deconvnet``, ``guided``, ``rectgrad``)."""
+    return f"learn.rules.output.{rule}"
+
+
+# Axioms & robustness page; method parameters use method_param_key(<section prefix>, ...) with these prefixes.
+AXIOMS_PARAMS = "axioms.check"
+SENS_PARAMS = "axioms.sens"
+FRAG_PARAMS = "axioms.frag"
+SWEEP_PARAMS = "axioms.sweep"
+AXIOMS_METHODS = "axioms.check.methods"  # multiselect: method ids
+AXIOMS_FORM = "axioms.check.form"
+AXIOMS_SUBMIT = "axioms.check.submit"
+AXIOMS_RESULTS = "axioms.check.results"  # checks_compute.Run of the last submit, or None
+SENS_METHODS = "axioms.sens.methods"
+SENS_FORM = "axioms.sens.form"
+SENS_RADIUS = "axioms.sens.radius"
+SENS_SAMPLES = "axioms.sens.samples"
+SENS_SEED = "axioms.sens.seed"
+SENS_SUBMIT = "axioms.sens.submit"
+SENS_RESULTS = "axioms.sens.results"
+FRAG_METHOD = "axioms.frag.method"  # selectbox: one method id
+FRAG_FORM = "axioms.frag.form"
+FRAG_EPSILON = "axioms.frag.epsilon"  # L_inf budget in 1/255 pixel units
+FRAG_STEPS = "axioms.frag.steps"
+FRAG_TOP_K = "axioms.frag.top_k"
+FRAG_SEED = "axioms.frag.seed"
+FRAG_SUBMIT = "axioms.frag.submit"
+FRAG_RESULTS = "axioms.frag.results"
+SWEEP_METHOD = "axioms.sweep.method"
+SWEEP_PARAM = "axioms.sweep.param"  # selectbox: the swept parameter of SWEEP_METHOD
+SWEEP_FORM = "axioms.sweep.form"
+SWEEP_FAITHFULNESS = "axioms.sweep.faithfulness"  # checkbox: also insertion/deletion AUC per value
+SWEEP_SUBMIT = "axioms.sweep.submit"
+SWEEP_RESULTS = "axioms.sweep.results"
+SWEEP_CHART = "axioms.sweep.chart"
+
+
+def sweep_values_key(method: str, param: str) -> str:
+    """The comma-separated values of a sweep, one per (method, parameter) so each starts at its own default."""
+    return f"axioms.sweep.values.{method}.{param}"

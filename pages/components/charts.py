@@ -1,0 +1,150 @@
+"""Plotly figures of the Explore and Evaluate pages: path profiles, perturbation curves, pointing-game curves.
+
+Pure figure builders over plain numpy data (no ``st.*`` calls): the pages decide where and when to draw them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+PALETTE = qualitative.Plotly
+STAR_COLOUR = "#d62728"
+
+
+def colour(index: int) -> str:
+    """The colour of the ``index``-th method, the same in every chart of a page."""
+    return PALETTE[index % len(PALETTE)]
+
+
+def _layout(fig: go.Figure, height: int) -> go.Figure:
+    fig.update_layout(
+        height=height,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.06, "x": 0.0},
+        hovermode="x unified",
+    )
+    return fig
+
+
+def path_figure(
+    alphas: np.ndarray,
+    scores: np.ndarray,
+    grad_norms: np.ndarray,
+    f_input: float | None,
+    f_baseline: float | None,
+    total: float | None,
+    alpha_star: float | None,
+) -> go.Figure:
+    """f along the path, ``|grad f|`` along the path and ``f(path) - f(x')`` against alpha, alpha* marked.
+
+    The third panel is the running total a complete attribution has accumulated by each node: the change of f
+    since the baseline. The per-node attribution contributions are not in the extras, so this is not a cumulative
+    sum of the method's own integrand; the method's actual ``sum(attr)`` is the marker at alpha = 1.
+    """
+    fig = make_subplots(
+        rows=3,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.07,
+        subplot_titles=(
+            "f along the path",
+            "gradient norm |∇f| along the path",
+            "running total f(path(α)) − f(x′) (what a complete attribution has accumulated)",
+        ),
+    )
+    line = {"mode": "lines+markers", "marker": {"size": 5}}
+    fig.add_trace(go.Scatter(x=alphas, y=scores, name="f(path(α))", line_color=colour(0), **line), row=1, col=1)
+    fig.add_trace(go.Scatter(x=alphas, y=grad_norms, name="|∇f|", line_color=colour(3), **line), row=2, col=1)
+    if f_baseline is not None:
+        running = go.Scatter(x=alphas, y=scores - f_baseline, name="f(path(α)) − f(x′)", line_color=colour(2), **line)
+        fig.add_trace(running, row=3, col=1)
+        fig.add_hline(y=f_baseline, line_dash="dot", annotation_text="f(x′)", row=1, col=1)
+    if f_input is not None:
+        fig.add_hline(y=f_input, line_dash="dot", annotation_text="f(x)", row=1, col=1)
+    if f_input is not None and f_baseline is not None:
+        fig.add_hline(y=f_input - f_baseline, line_dash="dot", annotation_text="f(x) − f(x′)", row=3, col=1)
+    if total is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=[1.0],
+                y=[total],
+                name="sum(attr)",
+                mode="markers",
+                marker={"size": 12, "symbol": "star"},
+                marker_color=colour(4),
+            ),
+            row=3,
+            col=1,
+        )
+    if alpha_star is not None:
+        fig.add_vline(x=alpha_star, line_color=STAR_COLOUR, line_dash="dash", row="all", col=1)
+        fig.add_annotation(
+            x=alpha_star,
+            y=1.0,
+            yref="paper",
+            text=f"α* = {alpha_star:.3f}",
+            showarrow=False,
+            yshift=10,
+            font={"color": STAR_COLOUR},
+        )
+    fig.update_xaxes(title_text="α (0: baseline x′, 1: input x)", range=[-0.02, 1.02], row=3, col=1)
+    return _layout(fig, 640)
+
+
+def curves_figure(
+    fractions: np.ndarray,
+    curves: Sequence[tuple[str, Mapping[str, np.ndarray]]],
+    *,
+    step_fraction: float | None = None,
+    y_title: str = "probability",
+) -> go.Figure:
+    """Insertion and deletion curves side by side, one colour per method; unscored points (NaN) are gaps."""
+    fig = make_subplots(
+        rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04, subplot_titles=("Insertion ↑", "Deletion ↓")
+    )
+    for index, (method, by_name) in enumerate(curves):
+        for col, name in enumerate(("insertion", "deletion"), start=1):
+            if name not in by_name:
+                continue
+            fig.add_trace(
+                go.Scatter(
+                    x=fractions,
+                    y=by_name[name],
+                    name=method,
+                    legendgroup=method,
+                    showlegend=col == 1,
+                    mode="lines",
+                    line={"color": colour(index)},
+                ),
+                row=1,
+                col=col,
+            )
+    if step_fraction is not None:
+        fig.add_vline(x=step_fraction, line_dash="dot", line_color="gray", row="all", col="all")
+    fig.update_xaxes(title_text="fraction of features perturbed", range=[0, 1])
+    fig.update_yaxes(title_text=f"target {y_title}", row=1, col=1)
+    return _layout(fig, 380)
+
+
+def pointing_figure(curves: Sequence[tuple[str, np.ndarray, np.ndarray, float]]) -> go.Figure:
+    """Extended pointing game: precision against the energy fraction, one line per ``(method, p, precision, auc)``."""
+    fig = go.Figure()
+    for index, (method, fractions, precision, auc) in enumerate(curves):
+        fig.add_trace(
+            go.Scatter(
+                x=fractions,
+                y=precision,
+                name=f"{method} (AUC {auc:.3f})",
+                mode="lines+markers",
+                marker={"size": 5},
+                line={"color": colour(index)},
+            )
+        )
+    fig.update_xaxes(title_text="energy fraction p", range=[0, 1])
+    fig.update_yaxes(title_text="precision inside the box", range=[0, 1.02])
+    return _layout(fig, 360)
