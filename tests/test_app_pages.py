@@ -212,3 +212,22 @@ def _png() -> bytes:
     buf = io.BytesIO()
     xai_core.load_sample("chelsea").image.save(buf, format="PNG")
     return buf.getvalue()
+
+
+def test_explain_shows_integrated_hessians_pairs_and_a_region_map() -> None:
+    at = AppTest.from_file(APP, default_timeout=300).run()
+    at.multiselect(key=state.EXPLAIN_METHODS).set_value(["integrated_hessians"]).run()
+    at.number_input(key=state.param_key("integrated_hessians", "steps")).set_value(1)
+    at.number_input(key=state.param_key("integrated_hessians", "patch_size")).set_value(112)  # 2 x 2 regions
+    at.button(key=state.EXPLAIN_SUBMIT).click().run()
+    ok(at)
+    assert any("Strongest interacting region pairs" in c for c in captions(at).splitlines())
+    pairs = at.dataframe[-1].value  # the first table is the top-5 predictions
+    assert list(pairs.columns) == ["region i", "region j", "Gamma_ij"] and len(pairs) == 6  # 4 regions: 6 pairs
+    picker = at.selectbox(key=state.interaction_region_key(0))
+    assert picker.options == ["0", "1", "2", "3"]
+    picker.set_value(3).run()
+    ok(at)
+    assert picker.value == 3
+    image_captions = [c for image in at.image for c in image.captions]
+    assert "interactions with region 3" in image_captions

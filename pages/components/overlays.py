@@ -78,6 +78,22 @@ def grid(image: np.ndarray, items: Sequence[MapResult | Failure], display: Displ
                     _cell(image, item, normalised[id(item)], display, row_start + offset)
 
 
+def _interaction_panel(image: np.ndarray, interactions: Any, display: Display, index: int) -> None:
+    st.caption("Strongest interacting region pairs (Gamma_ij; a pair's whole interaction is 2 Gamma_ij)")
+    st.dataframe(
+        [{"region i": i, "region j": j, "Gamma_ij": round(value, 5)} for i, j, value in interactions.top_pairs],
+        hide_index=True,
+    )
+    region = st.selectbox(
+        "Interaction map of region",
+        list(range(interactions.matrix.shape[0])),
+        index=interactions.top_pairs[0][0] if interactions.top_pairs else 0,
+        key=state.interaction_region_key(index),
+    )
+    spread = viz.normalize(interactions.region_map(region)[None], signed=True, percentile=display.percentile)[0]
+    st.image(viz.overlay(image, spread, alpha=display.alpha, signed=True), caption=f"interactions with region {region}")
+
+
 def _cell(image: np.ndarray, item: MapResult, normalised: np.ndarray, display: Display, index: int) -> None:
     picture = viz.overlay(image, normalised, alpha=display.alpha, cmap=display.cmap, signed=display.signed)
     title = f"{item.method} + {item.postprocess}" if item.postprocess else item.method
@@ -89,6 +105,9 @@ def _cell(image: np.ndarray, item: MapResult, normalised: np.ndarray, display: D
     completeness = getattr(item, "completeness", None)  # path methods: pathview.PathMapResult
     if completeness is not None:
         st.caption(completeness.caption())
+    interactions = getattr(item, "interactions", None)  # integrated_hessians: pairs and a region's map
+    if interactions is not None:
+        _interaction_panel(image, interactions, display, index)
     stem = f"{title.replace(' + ', '_')}_class{item.target}"
     png, npy = st.columns(2)
     png.download_button(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 import xai_core
 from pages.components import memo
@@ -68,6 +69,23 @@ class PathMapResult(MapResult):
 
     completeness: Completeness | None = None
     profile: PathProfile | None = None
+    interactions: Interactions | None = None
+
+
+@dataclass(frozen=True)
+class Interactions:
+    """Integrated Hessians of the first image: region pairs and what a region's interaction map needs."""
+
+    top_pairs: tuple[tuple[int, int, float], ...]  # (region i, region j, Gamma_ij), strongest first
+    matrix: np.ndarray  # [R, R]
+    regions: np.ndarray  # [H, W] region label per pixel
+
+    def region_map(self, region: int) -> np.ndarray:
+        """Gamma[region, r] over every region r (0 on the region itself): ``integrated_hessians.interaction_map``."""
+        from xai_core.methods.integrated_hessians import interaction_map
+
+        extras = {"interactions": [torch.as_tensor(self.matrix)], "regions": torch.as_tensor(self.regions)[None]}
+        return interaction_map(extras, 0, region)
 
 
 def _number(value: Any) -> float:
@@ -96,6 +114,13 @@ def summarize(extras: dict[str, Any]) -> tuple[Completeness | None, PathProfile 
             None if star is None else _number(star),
         )
     return completeness, profile
+
+
+def _interactions(extras: dict[str, Any]) -> Interactions | None:
+    if "top_pairs" not in extras:
+        return None
+    matrix = extras["interactions"][0].detach().cpu().numpy()
+    return Interactions(tuple(extras["top_pairs"][0]), matrix, extras["regions"][0].cpu().numpy())
 
 
 def compute_map(
@@ -140,6 +165,7 @@ def compute_map(
         settings=result.settings(),
         completeness=completeness,
         profile=profile,
+        interactions=_interactions(dict(result.extras)),
     )
     return memo.remember(cache_key, value)
 

@@ -187,3 +187,8 @@ SWEEP_CHART = "axioms.sweep.chart"
 def sweep_values_key(method: str, param: str) -> str:
     """The comma-separated values of a sweep, one per (method, parameter) so each starts at its own default."""
     return f"axioms.sweep.values.{method}.{param}"
+
+
+def interaction_region_key(index: int) -> str:
+    """The region picker under the ``index``-th map (Integrated Hessians)."""
+    return f"explain:interaction_region:{index}"

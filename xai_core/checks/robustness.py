@@ -57,7 +57,7 @@ def max_sensitivity(
     batch = inputs.shape[0]
     perturbed = attribute(
         model, space.to_model(noisy.flatten(0, 1)), method, target=original.target.repeat(samples), **params
-    ).attributions.view(samples, batch, -1)
+    ).attributions.reshape(samples, batch, -1)
     reference = original.attributions.reshape(1, batch, -1)
     change = (perturbed - reference).norm(dim=2) / reference.norm(dim=2).clamp(min=1e-12)
     return SensitivityResult(method, radius, change.max(dim=0).values.cpu().numpy())
