@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.components import sidebar
+from pages.components import sidebar, study_access
 
 log = logging.getLogger("saliency_studio")
 
@@ -28,10 +28,15 @@ def page(path: str, title: str, icon: str, section: str, *, default: bool = Fals
     return st.Page(path, title=title, icon=icon, url_path=url_path, default=default)
 
 
-st.set_page_config(page_title="Saliency Studio", page_icon=":material/visibility:", layout="wide")
-
-navigation = st.navigation(
-    {
+def studio_pages() -> dict[str, list[st.Page]]:
+    """Every page of the studio; the study admin pages only for a session signed in with the admin token."""
+    study_pages = [page("pages/study_take_part.py", "Take part", ":material/how_to_reg:", "Study")]
+    if study_access.is_admin():
+        study_pages += [
+            page("pages/study_design.py", "Study design", ":material/edit_note:", "Study"),
+            page("pages/study_results.py", "Study results", ":material/analytics:", "Study"),
+        ]
+    return {
         "Explore": [
             page("pages/explain.py", "Explain", ":material/image_search:", "Explore", default=True),
             page("pages/path_inspector.py", "Path inspector", ":material/timeline:", "Explore"),
@@ -45,10 +50,23 @@ navigation = st.navigation(
         "Learn": [
             page("pages/learn.py", "Learn (classroom mode)", ":material/school:", "Learn"),
         ],
+        "Study": study_pages,
     }
-)
+
+
+st.set_page_config(page_title="Saliency Studio", page_icon=":material/visibility:", layout="wide")
+
+# A participant's study link shows the study alone: no sidebar, no other page, nothing of the admin's.
+participant = study_access.participant_link_open()
+if participant:
+    take_part = page("pages/study_take_part.py", "Study", ":material/how_to_reg:", "Study", default=True)
+    navigation = st.navigation([take_part], position="hidden")
+else:
+    navigation = st.navigation(studio_pages())
 try:
-    sidebar.render()
+    if not participant:
+        sidebar.render()
+        study_access.sign_in_box()
     navigation.run()
 except Exception as exc:  # the app boundary: never a traceback in the browser
     log.exception("page %s failed", navigation.title)

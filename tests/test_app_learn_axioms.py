@@ -127,7 +127,7 @@ def test_every_registered_method_has_a_learn_entry() -> None:
 def test_the_map_lists_every_method() -> None:
     at = open_page(LEARN)
     names = [m["name"] for m in xai_core.methods()] + list(learn_content.POSTPROCESSORS)
-    labels = [e.label.split(":")[0] for e in at.expander]
+    labels = [e.label.split(":")[0] for e in at.main.expander]
     assert sorted(labels) == sorted(names)
     assert at.selectbox(key=state.LEARN_FOCUS).options == [
         f"{n} ({learn_content.FAMILY_TITLES[f]})"

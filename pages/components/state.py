@@ -192,3 +192,45 @@ def sweep_values_key(method: str, param: str) -> str:
 def interaction_region_key(index: int) -> str:
     """The region picker under the ``index``-th map (Integrated Hessians)."""
     return f"explain:interaction_region:{index}"
+
+
+# Studies: the admin sign-in (sidebar), the participant page, the design and results pages.
+STUDY_ADMIN = "study.admin"  # bool: this browser session signed in with the admin token (a plain key)
+STUDY_ADMIN_TOKEN = "study.admin.token"  # text_input: the token typed at sign-in
+STUDY_ADMIN_FORM = "study.admin.form"
+STUDY_ADMIN_SUBMIT = "study.admin.submit"
+STUDY_ADMIN_ERROR = "study.admin.error"  # message of the last failed sign-in, or None
+STUDY_SIGN_OUT = "study.admin.sign_out"
+TAKE_CODE = "study.take.code"  # text_input: a study code typed on the Take part page
+TAKE_CONSENT = "study.take.consent"  # checkbox: "I agree"
+TAKE_START = "study.take.start"
+TAKE_RESTART = "study.take.restart"  # button: leave an invalid session link
+DESIGN_FORM = "study.design.form"
+DESIGN_TITLE = "study.design.title"
+DESIGN_INSTRUCTIONS = "study.design.instructions"
+DESIGN_CONSENT = "study.design.consent"
+DESIGN_TASKS = "study.design.tasks"
+DESIGN_TRIALS = "study.design.trials"
+DESIGN_ATTENTION = "study.design.attention"
+DESIGN_OPTIONS = "study.design.options"  # forward simulation: options per trial
+DESIGN_SEED = "study.design.seed"
+DESIGN_SAMPLES = "study.design.samples"  # multiselect: bundled sample ids
+DESIGN_UPLOADS = "study.design.uploads"  # file_uploader (several files)
+DESIGN_METHODS = "study.design.methods"  # multiselect: method ids (outside the form: it shapes the form)
+DESIGN_SUBMIT = "study.design.submit"
+DESIGN_CREATED = "study.design.created"  # code of the study published by the last submit, or None
+DESIGN_CLOSE_CODE = "study.design.close.code"
+DESIGN_CLOSE = "study.design.close"
+RESULTS_STUDY = "study.results.study"  # selectbox: the study code
+RESULTS_EXCLUDE = "study.results.exclude"  # toggle: leave out participants who failed an attention check
+RESULTS_CONFIDENCE = "study.results.confidence"
+
+
+def take_answer_key(trial_id: int, what: str) -> str:
+    """A widget of one trial on the Take part page (a fresh key per trial, so no answer carries over)."""
+    return f"study.take.trial.{trial_id}.{what}"
+
+
+def study_download_key(code: str, what: str) -> str:
+    """A download button of the results page (``what``: responses.csv, summary.json, ...)."""
+    return f"study.results.download.{code}.{what}"
