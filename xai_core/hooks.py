@@ -95,31 +95,36 @@ _RELU = {F.relu, torch.relu, Tensor.relu, F.relu_, torch.relu_, Tensor.relu_}
 
 
 class _ReluRule(torch.autograd.Function):
-    """``clamp(pre, low, high)`` forward; the backward of the chosen rule (survey Fig. 3, eq. 5)."""
+    """``clamp(pre, low, high)`` forward; the backward of the chosen rule (survey Fig. 3, eq. 5).
+
+    Only the output is saved: ``low < out < high`` exactly where ``low < pre < high``, so the forward mask comes
+    from ``out`` through ATen's own ``threshold_backward``/``hardtanh_backward`` (one fused kernel, as in the plain
+    backward) instead of a chain of comparisons and products.
+    """
 
     @staticmethod
     def forward(ctx: Any, pre: Tensor, low: float, high: float | None, rule: str, q: float) -> Tensor:
         out = pre.clamp(min=low, max=high)
-        ctx.save_for_backward(pre, out)
+        ctx.save_for_backward(out)
         ctx.low, ctx.high, ctx.rule, ctx.q = low, high, rule, q
         return out
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        pre, out = ctx.saved_tensors
+        (out,) = ctx.saved_tensors
         if ctx.rule == "deconvnet":  # R_l = (R_{l+1} > 0) R_{l+1}: ignores the forward mask
-            result = grad.clamp(min=0)
-        elif ctx.rule == "rectgrad":  # R_l = 1[a_l * R_{l+1} > tau] R_{l+1}, tau = q-th percentile per sample
+            return grad.clamp(min=0), None, None, None, None
+        if ctx.rule == "rectgrad":  # R_l = 1[a_l * R_{l+1} > tau] R_{l+1}, tau = q-th percentile per sample
             importance = (out * grad).flatten(1)
             k = min(importance.shape[1], max(1, round(ctx.q / 100.0 * (importance.shape[1] - 1)) + 1))
             tau = importance.kthvalue(k, dim=1).values.view(-1, *([1] * (grad.ndim - 1)))
-            result = torch.where(out * grad > tau, grad, torch.zeros_like(grad))
+            return torch.where(out * grad > tau, grad, torch.zeros_like(grad)), None, None, None, None
+        signal = grad.clamp(min=0) if ctx.rule == "guided" else grad  # guided: R_l = 1[a_l > 0] max(R_{l+1}, 0)
+        if ctx.high is None:
+            masked = torch.ops.aten.threshold_backward(signal, out, ctx.low)
         else:
-            passes = pre > ctx.low
-            if ctx.high is not None:
-                passes &= pre < ctx.high
-            result = grad * passes if ctx.rule == "gradient" else grad.clamp(min=0) * passes
-        return result, None, None, None, None
+            masked = torch.ops.aten.hardtanh_backward(signal, out, ctx.low, ctx.high)
+        return masked, None, None, None, None
 
 
 class _ActivationRuleMode(TorchFunctionMode):
