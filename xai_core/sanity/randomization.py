@@ -35,7 +35,7 @@ from torch import Tensor, nn
 
 from xai_core.attribution import _module_of, attribute
 from xai_core.hooks import model_lock
-from xai_core.sanity.similarity import DEFAULT_MEASURES, check_measures, nanmean, similarities
+from xai_core.sanity.similarity import DEFAULT_MEASURES, Reference, check_measures, nanmean, similarities
 
 Mode = Literal["cascading", "independent"]
 MODES: tuple[str, ...] = ("cascading", "independent")
@@ -204,6 +204,7 @@ def model_randomization(
     original = attribute(clone, inputs, method, target=target, **params)
     fixed_target = original.target
     original_map = original.to_maps()
+    reference = Reference(original_map, measures)  # ranked and described once, compared at every step
     total = len(chosen) + 1
     if progress is not None:
         progress(1 / total)
@@ -214,7 +215,7 @@ def model_randomization(
         saved = {k: v.detach().clone() for k, v in layer.state_dict().items()} if mode == "independent" else {}
         reinitialize(layer, seed + position)
         maps = attribute(clone, inputs, method, target=fixed_target, **params).to_maps()
-        sims = similarities(original_map, maps, measures)
+        sims = reference.compare(maps)
         steps.append(RandomizationStep(name, _frozen(maps), _frozen_dict(sims)))
         if mode == "independent":
             layer.load_state_dict(saved)

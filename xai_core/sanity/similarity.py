@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-
-Measure = Callable[[np.ndarray, np.ndarray], float]
 
 
 def _as_map(a: np.ndarray) -> np.ndarray:
@@ -47,20 +47,23 @@ def normalize01(a: np.ndarray) -> np.ndarray:
     return (m - low) / span if span > 0 else np.zeros_like(m)
 
 
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman rank correlation of the signed maps (Quantus ``correlation_spearman``); nan if one is constant."""
-    from scipy.stats import spearmanr
+# Each measure is split into ``prepare`` (one map -> what is compared: ranks, a normalised map, a HOG descriptor)
+# and ``compare`` (two prepared values -> a number), so a randomization test prepares the trained model's map once
+# and every randomised map once, instead of re-ranking and re-describing the reference at every layer.
 
-    x, y = _pair(a, b)
-    if _constant(x) or _constant(y):
+
+def _pearson(x: np.ndarray | None, y: np.ndarray | None) -> float:
+    """Pearson correlation; nan when either side is missing or constant."""
+    if x is None or y is None or _constant(x) or _constant(y):
         return float("nan")
-    return float(spearmanr(x.ravel(), y.ravel())[0])
+    return float(np.corrcoef(x, y)[0, 1])
 
 
-def spearman_abs(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman rank correlation of ``|a|`` and ``|b|`` (Adebayo et al.'s "rank correlation (abs)")."""
-    x, y = _pair(a, b)
-    return spearman(np.abs(x), np.abs(y))
+def _ranks(m: np.ndarray) -> np.ndarray:
+    """Average ranks of the flattened map (ties share their mean rank, as in ``scipy.stats.spearmanr``)."""
+    from scipy.stats import rankdata
+
+    return np.asarray(rankdata(m.ravel()), dtype=np.float64)
 
 
 def _ssim_window(shape: tuple[int, ...]) -> int | None:
@@ -71,18 +74,13 @@ def _ssim_window(shape: tuple[int, ...]) -> int | None:
     return odd if odd >= 3 else None
 
 
-def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """SSIM (Wang et al. 2004, 7x7 uniform window) of the maps, each min-max normalised, ``data_range=1``.
-
-    Maps smaller than 7 pixels on a side use the largest odd window that fits; below 3 pixels, nan.
-    """
+def _ssim_prepared(x: np.ndarray, y: np.ndarray) -> float:
     from skimage.metrics import structural_similarity
 
-    x, y = _pair(a, b)
     window = _ssim_window(x.shape)
     if window is None:
         return float("nan")
-    return float(structural_similarity(normalize01(x), normalize01(y), win_size=window, data_range=1.0))
+    return float(structural_similarity(x, y, win_size=window, data_range=1.0))
 
 
 def hog_features(a: np.ndarray) -> np.ndarray:
@@ -101,24 +99,55 @@ def hog_features(a: np.ndarray) -> np.ndarray:
     return np.asarray(hog(m, orientations=9, pixels_per_cell=(cell, cell), cells_per_block=(3, 3)), dtype=np.float64)
 
 
-def hog_pearson(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson correlation of the HOG descriptors of the two maps; nan if either descriptor is constant."""
-    x, y = _pair(a, b)
-    if min(x.shape) < 4:
-        return float("nan")
-    fx, fy = hog_features(x), hog_features(y)
-    if _constant(fx) or _constant(fy):
-        return float("nan")
-    return float(np.corrcoef(fx, fy)[0, 1])
+def _hog_or_none(m: np.ndarray) -> np.ndarray | None:
+    return hog_features(m) if min(m.shape) >= 4 else None
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A similarity of two maps, ``measure(a, b)``, in two halves (see above)."""
+
+    prepare: Callable[[np.ndarray], Any]  # a validated 2-D float64 map -> the value compared
+    compare: Callable[[Any, Any], float]
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> float:
+        x, y = _pair(a, b)
+        return self.compare(self.prepare(x), self.prepare(y))
 
 
 MEASURES: dict[str, Measure] = {
-    "spearman_abs": spearman_abs,
-    "spearman": spearman,
-    "ssim": ssim,
-    "hog_pearson": hog_pearson,
+    # Spearman = Pearson of the average ranks (Adebayo et al.'s "rank correlation", with and without |.|)
+    "spearman_abs": Measure(lambda m: _ranks(np.abs(m)), _pearson),
+    "spearman": Measure(_ranks, _pearson),
+    # SSIM (Wang et al. 2004, 7x7 uniform window) of the min-max normalised maps, data_range=1
+    "ssim": Measure(normalize01, _ssim_prepared),
+    # Pearson correlation of the HOG descriptors of the normalised maps
+    "hog_pearson": Measure(_hog_or_none, _pearson),
 }
 DEFAULT_MEASURES: tuple[str, ...] = tuple(MEASURES)
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation of the signed maps (Quantus ``correlation_spearman``); nan if one is constant."""
+    return MEASURES["spearman"](a, b)
+
+
+def spearman_abs(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation of ``|a|`` and ``|b|`` (Adebayo et al.'s "rank correlation (abs)")."""
+    return MEASURES["spearman_abs"](a, b)
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM (Wang et al. 2004, 7x7 uniform window) of the maps, each min-max normalised, ``data_range=1``.
+
+    Maps smaller than 7 pixels on a side use the largest odd window that fits; below 3 pixels, nan.
+    """
+    return MEASURES["ssim"](a, b)
+
+
+def hog_pearson(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of the HOG descriptors of the two maps; nan if either descriptor is constant."""
+    return MEASURES["hog_pearson"](a, b)
 
 
 def check_measures(measures: Sequence[str]) -> tuple[str, ...]:
@@ -130,15 +159,42 @@ def check_measures(measures: Sequence[str]) -> tuple[str, ...]:
     return names
 
 
+def _batch(maps: np.ndarray) -> np.ndarray:
+    m = np.asarray(maps)
+    m = m[None] if m.ndim == 2 else m
+    if m.ndim != 3:
+        raise ValueError(f"maps must be [B, H, W] (or one [H, W] map); got shape {m.shape}")
+    return m
+
+
+class Reference:
+    """Maps ``[B, H, W]`` prepared once for every measure; ``compare(other)`` scores other maps against them."""
+
+    def __init__(self, maps: np.ndarray, measures: Sequence[str] = DEFAULT_MEASURES) -> None:
+        self.measures = check_measures(measures)
+        self.shape = _batch(maps).shape
+        self._prepared = self._prepare(maps)
+
+    def _prepare(self, maps: np.ndarray) -> dict[str, list[Any]]:
+        batch = [_as_map(m) for m in _batch(maps)]
+        return {name: [MEASURES[name].prepare(m) for m in batch] for name in self.measures}
+
+    def compare(self, maps: np.ndarray) -> dict[str, np.ndarray]:
+        """Each measure per image between the reference and ``maps`` (same shape): ``{name: array [B]}``."""
+        if _batch(maps).shape != self.shape:
+            raise ValueError(f"maps must both be [B, H, W] of the same shape; got {self.shape} and {np.shape(maps)}")
+        other = self._prepare(maps)
+        return {
+            name: np.array(
+                [MEASURES[name].compare(p, q) for p, q in zip(self._prepared[name], other[name], strict=True)]
+            )
+            for name in self.measures
+        }
+
+
 def similarities(a: np.ndarray, b: np.ndarray, measures: Sequence[str] = DEFAULT_MEASURES) -> dict[str, np.ndarray]:
     """Each measure per image for maps ``[B, H, W]`` (or a single ``[H, W]`` pair): ``{name: array [B]}``."""
-    names = check_measures(measures)
-    x, y = np.asarray(a), np.asarray(b)
-    if x.ndim == 2:
-        x, y = x[None], y[None]
-    if x.shape != y.shape or x.ndim != 3:
-        raise ValueError(f"maps must both be [B, H, W] of the same shape; got {x.shape} and {y.shape}")
-    return {name: np.array([MEASURES[name](x[i], y[i]) for i in range(len(x))]) for name in names}
+    return Reference(a, measures).compare(b)
 
 
 def nanmean(values: np.ndarray) -> float:
