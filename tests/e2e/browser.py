@@ -1,0 +1,249 @@
+"""Shared helpers of the browser tests and the README screenshot: the app as a server, Chromium, the Explain flow.
+
+The app runs as ``streamlit run app.py`` in a subprocess on a free localhost port (headless, no file watcher, no
+usage stats); Chromium is Debian's ``/usr/bin/chromium`` driven by Playwright (no browser download). Playwright is
+imported inside the functions, so importing this module works without it (the tests skip with a reason).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Locator, Page, Playwright
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+VIEWPORT = {"width": 1400, "height": 1150}
+START_SECONDS = 90.0
+MODEL_MS = 180_000  # the first page run loads the model; a busy 2-core machine is slow
+COMPUTE_MS = 240_000
+
+
+@dataclass
+class AppServer:
+    """A running ``streamlit run app.py``: its base URL (with the trailing slash) and its process."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path | None = None
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=30)
+
+
+def free_port() -> int:
+    """A TCP port that nothing listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_app(
+    env: Mapping[str, str] | None = None, *, port: int | None = None, log_path: Path | None = None
+) -> AppServer:
+    """Start the app on ``127.0.0.1:port`` (a free port by default) and wait until ``/_stcore/health`` answers.
+
+    Args:
+        env: variables added to this process's environment for the server.
+        port: the port; ``None`` picks a free one.
+        log_path: where the server's stdout and stderr go (``None``: discarded).
+
+    Raises:
+        RuntimeError: the server exited or did not answer within ``START_SECONDS``; the log's end is in the message.
+    """
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}/"
+    command = [
+        str(ROOT / ".venv" / "bin" / "streamlit"),
+        "run",
+        "app.py",
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+        "--client.toolbarMode",
+        "minimal",
+    ]
+    if log_path is not None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+    output: Any = log_path.open("wb") if log_path is not None else subprocess.DEVNULL
+    try:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=output, stderr=subprocess.STDOUT
+        )
+    finally:
+        if log_path is not None:
+            output.close()  # the child has its own copy of the descriptor
+    server = AppServer(url, process, log_path)
+    deadline = time.monotonic() + START_SECONDS
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(f"{url}_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.5)
+    server.stop()
+    tail = log_path.read_text(errors="replace")[-2000:] if log_path is not None else ""
+    raise RuntimeError(f"streamlit did not answer on {url} within {START_SECONDS:.0f} s; its log ends:\n{tail}")
+
+
+def launch_chromium(playwright: Playwright, executable_path: str = CHROMIUM) -> Browser:
+    """Headless Chromium from ``executable_path`` (Debian's package; Playwright's own download is not used)."""
+    return playwright.chromium.launch(executable_path=executable_path, args=CHROMIUM_ARGS, headless=True)
+
+
+def sidebar(page: Page) -> Locator:
+    return page.get_by_test_id("stSidebar")
+
+
+def wait_for_app(page: Page) -> None:
+    """After ``page.goto``: wait until the sidebar's pickers and the Explain page's first run are there."""
+    sidebar(page).get_by_test_id("stFileUploader").wait_for(timeout=MODEL_MS)
+    page.get_by_text("Top-5 predictions").wait_for(timeout=MODEL_MS)
+
+
+def select_option(page: Page, scope: Locator, label: str, option_prefix: str) -> None:
+    """Pick the option starting with ``option_prefix`` in the st.selectbox labelled ``label`` inside ``scope``."""
+    box = scope.get_by_test_id("stSelectbox").filter(has_text=label)
+    box.locator("input").fill(option_prefix)
+    page.get_by_role("option").filter(has_text=option_prefix).first.click()
+
+
+def upload(page: Page, path: Path) -> None:
+    """Upload ``path`` through the sidebar's file uploader and wait until the Explain page shows it."""
+    sidebar(page).get_by_test_id("stFileUploader").locator("input[type=file]").set_input_files(str(path))
+    page.get_by_text(f"{path.name}, as the model sees it").wait_for(timeout=MODEL_MS)
+
+
+def choose_methods(page: Page, methods: Sequence[str], scope: Locator | None = None) -> None:
+    """Make the "Methods" multiselect in ``scope`` (the page's main area by default) hold exactly ``methods``.
+
+    Methods not wanted are removed with their tag's button, missing ones are typed and clicked in the list (not
+    Enter: the first entry of a filtered list is "Select N matches"). A multiselect outside a form reruns the page on
+    every change, so each step waits for its tag to (dis)appear.
+    """
+    scope = scope if scope is not None else page.get_by_test_id("stMain")
+    box = scope.get_by_test_id("stMultiSelect").filter(has_text="Methods").first
+    box.wait_for(timeout=MODEL_MS)
+    for chosen in box.locator("[data-tag]").all_inner_texts():
+        if chosen not in methods:
+            box.get_by_role("button", name=f"Remove {chosen}", exact=True).click()
+            tag(box, chosen).wait_for(state="detached")
+    field = box.locator("input")
+    for method in methods:
+        if tag(box, method).count():
+            continue
+        field.click()
+        field.fill(method)
+        page.get_by_role("option", name=method, exact=True).click()
+        page.keyboard.press("Escape")
+        tag(box, method).wait_for()
+
+
+def tag(multiselect: Locator, option: str) -> Locator:
+    """The tag of ``option`` (exactly) in a multiselect's field."""
+    return multiselect.locator(f"[data-tag][aria-label='{option}']")
+
+
+def open_app(page: Page, url: str, *, sample: str | None = None, photo: Path | None = None) -> None:
+    """Open the app and wait for its first run; then choose the bundled ``sample`` or upload ``photo``."""
+    page.goto(url, wait_until="networkidle")
+    wait_for_app(page)
+    if sample is not None:
+        select_option(page, sidebar(page), "Sample image", sample)
+        page.get_by_text(f"{sample}, as the model sees it").wait_for(timeout=MODEL_MS)
+    if photo is not None:
+        upload(page, photo)
+
+
+def compute_maps(page: Page, methods: Sequence[str]) -> None:
+    """On the Explain page: choose ``methods``, press Compute maps, wait until every method's overlay is shown.
+
+    Ends with the page scrolled back to its title (the framing of the README screenshot).
+    """
+    choose_methods(page, methods)
+    form = page.get_by_test_id("stForm")
+    for method in methods:
+        form.get_by_test_id("stExpander").get_by_text(f"{method} settings", exact=True).first.wait_for()
+    form.get_by_role("button", name="Compute maps").click()
+    for method in methods:
+        overlay(page, method).wait_for(timeout=COMPUTE_MS)
+    page.get_by_text("Explain a prediction").scroll_into_view_if_needed()  # the submit click scrolled down
+    settle(page)
+
+
+def overlay(page: Page, caption: str) -> Locator:
+    """The st.image in the main area whose caption is ``caption`` exactly."""
+    exact = page.get_by_test_id("stImageCaption").get_by_text(caption, exact=True)
+    return page.get_by_test_id("stMain").get_by_test_id("stImage").filter(has=exact)
+
+
+def explain(
+    page: Page, url: str, methods: Sequence[str], *, sample: str | None = None, photo: Path | None = None
+) -> None:
+    """The whole Explain flow: open the app, choose the image, compute ``methods``' maps (``compute_maps``)."""
+    open_app(page, url, sample=sample, photo=photo)
+    compute_maps(page, methods)
+
+
+def open_page(page: Page, title: str) -> None:
+    """Switch pages through the sidebar's navigation (a new URL would start a new session without the upload)."""
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title).click()
+    page.get_by_test_id("stHeading").filter(has_text=title).first.wait_for(timeout=MODEL_MS)
+
+
+def settle(page: Page, seconds: float = 1.0) -> None:
+    """Let a finished rerun paint (images decode, Plotly draws) before a screenshot."""
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(seconds * 1000)
+
+
+def screenshot(page: Page, path: Path, *, full_page: bool = False) -> Path:
+    """Save a PNG of the viewport, or with ``full_page`` of the whole main area (which scrolls inside the page)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not full_page:
+        page.screenshot(path=str(path))
+        return path
+    size = page.viewport_size or VIEWPORT
+    height = page.evaluate(
+        "() => Math.max(...['stMain', 'stSidebar'].map("
+        "id => document.querySelector(`[data-testid=${id}]`)?.scrollHeight ?? 0))"
+    )
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], int(height))})
+    try:
+        settle(page, 0.5)
+        page.screenshot(path=str(path), full_page=True)
+    finally:
+        page.set_viewport_size(size)
+    return path
