@@ -113,11 +113,13 @@ def attention_checks(spec: study.StudySpec) -> list[study.AttentionCheck]:
 def publish(db: study.Database, model: Any, fields: dict[str, Any], images: list[Any], specs: list[Any]) -> None:
     spec = study.StudySpec(**fields)  # validates before the (slow) maps are computed
     bar = st.progress(0.0, text="Computing the maps…")
-    params = {s.method: s.params for s in specs}
-    stimuli = study.build_stimuli(model, images, [s.method for s in specs], params, progress=bar.progress)
+    try:
+        params = {s.method: s.params for s in specs}
+        stimuli = study.build_stimuli(model, images, [s.method for s in specs], params, progress=bar.progress)
+    finally:
+        bar.empty()
     info = study.create_study(db, spec)
     study.publish(db, info.code, stimuli, attention_checks(spec))
-    bar.empty()
     st.session_state[state.DESIGN_CREATED] = info.code
 
 
