@@ -131,7 +131,8 @@ def main() -> None:
         return
     header.subheader(f"Saliency maps for class {run.target} · {labels[run.target]}")
     display = overlays.controls()
-    overlays.grid(prepared.display, run.items, display)
+    provenance = {"model": run.model_name, "image": image.name, "image_sha256": run.image_sha256}
+    overlays.grid(prepared.display, run.items, display, provenance)
 
 
 try:

@@ -7,14 +7,16 @@ path as a browser upload; ``load_upload`` is also tested directly.
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import xai_core
-from pages.components import state
+from pages.components import overlays, state
 from pages.components.sidebar import load_upload
 from xai_core import images, models
 
@@ -81,15 +83,58 @@ def test_explain_two_methods_on_the_cat(counted_attribute: list[str]) -> None:
     assert not at.error, [e.value for e in at.error]
     assert overlay_captions(at) == METHODS
     assert sorted(counted_attribute) == sorted(METHODS)
-    assert len(at.get("download_button")) == 2 * len(METHODS)
+    assert len(at.get("download_button")) == 3 * len(METHODS)  # PNG, NPY and the JSON settings per map
 
     # display controls only re-colour the stored maps
+    at.slider(key=state.EXPLAIN_SPLIT).set_value(50).run()
     at.slider(key=state.EXPLAIN_ALPHA).set_value(0.8).run()
     at.toggle(key=state.EXPLAIN_SHARED).set_value(True).run()
     at.toggle(key=state.EXPLAIN_SIGNED).set_value(True).run()
     assert not at.exception
     assert overlay_captions(at) == METHODS
     assert sorted(counted_attribute) == sorted(METHODS)
+
+
+def test_the_json_settings_reproduce_the_map_exactly() -> None:
+    at = compute(choose_sample(run_app()), ["integrated_gradients"])
+    item = at.session_state[state.EXPLAIN_RESULTS].items[0]
+    display = overlays.Display("inferno", 0.5, 99.0, False, False)
+    record = json.loads(overlays.settings_json(item, {"model": "efficientnet_lite0", "image": SAMPLE}, display))
+    assert record["method"] == "integrated_gradients" and record["params"]["steps"] == 50
+    model = models.load_model(record["model"])
+    x = model.preprocess(images.load_sample(record["image"]).image)
+    again = xai_core.attribute(
+        model,
+        x,
+        record["method"],
+        target=record["target"],
+        output=record["output"],
+        postprocess=record["postprocess"],
+        **record["params"],
+        **record["postprocess_params"],
+    )
+    np.testing.assert_array_equal(again.to_maps()[0], item.map)
+
+
+def test_every_registered_method_gets_its_form_with_the_schema_defaults() -> None:
+    at = run_app()
+    catalog = xai_core.methods()
+    at.multiselect(key=state.EXPLAIN_METHODS).set_value([m["name"] for m in catalog]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    widgets = {w.key: w for kind in ("number_input", "slider", "selectbox", "checkbox") for w in at.get(kind)}
+    for meta in catalog:
+        assert f"**{meta['name']}** settings" in [e.label for e in at.expander]
+        for param in meta["params"]:
+            widget = widgets[state.param_key(meta["name"], param["name"])]
+            assert widget.value == param["default"], (meta["name"], param["name"])
+
+
+def test_the_camera_input_appears_on_request() -> None:
+    at = run_app()
+    assert not at.get("camera_input")
+    at.toggle(key=state.CAMERA_ON).set_value(True).run()
+    assert not at.exception
+    assert len(at.get("camera_input")) == 1
 
 
 def test_smoothgrad_and_method_parameters_come_from_the_form(counted_attribute: list[str]) -> None:

@@ -135,3 +135,14 @@ def test_npy_round_trip() -> None:
     back = np.load(io.BytesIO(viz.to_npy_bytes(maps)))
     np.testing.assert_array_equal(back, maps)
     assert back.dtype == np.float32
+
+
+def test_wipe_splits_at_the_fraction_with_a_white_line() -> None:
+    left = np.zeros((4, 10, 3), dtype=np.uint8)
+    right = np.full((4, 10, 3), 100, dtype=np.uint8)
+    out = viz.wipe(left, right, 0.5, line=2)
+    assert (out[:, :4] == 0).all() and (out[:, 4:6] == 255).all() and (out[:, 6:] == 100).all()
+    np.testing.assert_array_equal(viz.wipe(left, right, 1.0), left)  # no line at the edges
+    np.testing.assert_array_equal(viz.wipe(left, right, 0.0), right)
+    with pytest.raises(ValueError, match="same shape"):
+        viz.wipe(left, right[:, :5], 0.5)

@@ -219,6 +219,22 @@ def overlay(
     return np.clip(np.round(blended), 0, 255).astype(np.uint8)
 
 
+def wipe(left: np.ndarray, right: np.ndarray, fraction: float, *, line: int = 2) -> np.ndarray:
+    """A before/after comparison: ``left``'s columns up to ``fraction`` of the width, ``right``'s after, with a
+    white dividing line ``line`` pixels wide (none at the edges). Both images must have the same shape."""
+    a, b = np.asarray(left), np.asarray(right)
+    if a.shape != b.shape:
+        raise ValueError(f"images must have the same shape; got {a.shape} and {b.shape}")
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"fraction must be in [0, 1]; got {fraction!r}")
+    split = round(fraction * a.shape[1])
+    out = b.copy()
+    out[:, :split] = a[:, :split]
+    if 0 < split < a.shape[1] and line > 0:
+        out[:, max(0, split - line // 2) : split + (line + 1) // 2] = 255
+    return out
+
+
 def to_png_bytes(rgb: np.ndarray) -> bytes:
     """Encode a uint8 ``[H, W, 3]`` RGB (or ``[H, W]`` grey) image as PNG bytes."""
     img = np.asarray(rgb)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ class Display:
     percentile: float
     signed: bool
     shared: bool
+    split: float = 1.0  # comparison slider: the overlay up to this fraction of the width, the original after
 
 
 def controls() -> Display:
@@ -47,9 +49,19 @@ def controls() -> Display:
     )
     signed = c4.toggle("Signed (keep +/−)", key=state.EXPLAIN_SIGNED, help="Blue: negative, red: positive evidence.")
     shared = c4.toggle("One scale for all maps", key=state.EXPLAIN_SHARED, help="Compare magnitudes across methods.")
+    split = st.slider(
+        "Compare with the original: overlay | original",
+        0,
+        100,
+        100,
+        5,
+        key=state.EXPLAIN_SPLIT,
+        format="%d%%",
+        help="Drag to wipe between the overlay (left of the line) and the original image (right of it).",
+    )
     if cmap == AUTO_CMAP:
         cmap = viz.DIVERGING if signed else "inferno"
-    return Display(cmap=cmap, alpha=alpha, percentile=percentile, signed=signed, shared=shared)
+    return Display(cmap, alpha, percentile, signed, shared, split / 100.0)
 
 
 def _normalised(results: Sequence[MapResult], display: Display) -> list[np.ndarray]:
@@ -63,8 +75,22 @@ def _describe(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in params.items()) or "no parameters"
 
 
-def grid(image: np.ndarray, items: Sequence[MapResult | Failure], display: Display) -> None:
-    """Overlays side by side (``GRID_COLUMNS`` per row), each with its settings, runtime and downloads."""
+def settings_json(item: MapResult, provenance: dict[str, Any], display: Display) -> str:
+    """The exact settings that reproduce ``item``: model, image, method, parameters, target, seed, and the look.
+
+    ``xai_core.attribute(load_model(model), preprocess(image), **call)`` with ``call`` = method, params (as keyword
+    arguments), target, output, postprocess and postprocess_params gives the same map.
+    """
+    look = {"cmap": display.cmap, "alpha": display.alpha, "percentile": display.percentile, "signed": display.signed}
+    record = {**provenance, **item.settings, "runtime_ms": round(item.runtime_ms, 1), "display": look}
+    return json.dumps(record, indent=2, sort_keys=True, default=str)
+
+
+def grid(image: np.ndarray, items: Sequence[MapResult | Failure], display: Display, provenance: dict[str, Any]) -> None:
+    """Overlays side by side (``GRID_COLUMNS`` per row), each with its settings, runtime and downloads.
+
+    ``provenance`` (model id, image name and hash) goes into each map's JSON settings download.
+    """
     results = [r for r in items if isinstance(r, MapResult)]
     normalised = dict(zip((id(r) for r in results), _normalised(results, display), strict=True))
     for row_start in range(0, len(items), GRID_COLUMNS):
@@ -75,7 +101,7 @@ def grid(image: np.ndarray, items: Sequence[MapResult | Failure], display: Displ
                     st.markdown(f"**{item.method}**")
                     st.error(item.message)
                 else:
-                    _cell(image, item, normalised[id(item)], display, row_start + offset)
+                    _cell(image, item, normalised[id(item)], display, row_start + offset, provenance)
 
 
 def _interaction_panel(image: np.ndarray, interactions: Any, display: Display, index: int) -> None:
@@ -94,10 +120,13 @@ def _interaction_panel(image: np.ndarray, interactions: Any, display: Display, i
     st.image(viz.overlay(image, spread, alpha=display.alpha, signed=True), caption=f"interactions with region {region}")
 
 
-def _cell(image: np.ndarray, item: MapResult, normalised: np.ndarray, display: Display, index: int) -> None:
+def _cell(
+    image: np.ndarray, item: MapResult, normalised: np.ndarray, display: Display, index: int, provenance: dict[str, Any]
+) -> None:
     picture = viz.overlay(image, normalised, alpha=display.alpha, cmap=display.cmap, signed=display.signed)
     title = f"{item.method} + {item.postprocess}" if item.postprocess else item.method
-    st.image(picture, caption=title, width="stretch")
+    shown = viz.wipe(picture, image, display.split) if display.split < 1.0 else picture
+    st.image(shown, caption=title, width="stretch")
     details = _describe(item.params)
     if item.postprocess:
         details += f"; {item.postprocess}: {_describe(item.postprocess_params)}"
@@ -109,7 +138,7 @@ def _cell(image: np.ndarray, item: MapResult, normalised: np.ndarray, display: D
     if interactions is not None:
         _interaction_panel(image, interactions, display, index)
     stem = f"{title.replace(' + ', '_')}_class{item.target}"
-    png, npy = st.columns(2)
+    png, npy, settings = st.columns(3)
     png.download_button(
         "PNG",
         viz.to_png_bytes(picture),
@@ -131,4 +160,15 @@ def _cell(image: np.ndarray, item: MapResult, normalised: np.ndarray, display: D
         icon=":material/download:",
         width="stretch",
         help="The raw map before normalisation: float32 [H, W], numpy.load() reads it.",
+    )
+    settings.download_button(
+        "JSON",
+        settings_json(item, provenance, display),
+        f"{stem}.json",
+        "application/json",
+        key=state.download_key("json", index, item.method),
+        on_click="ignore",
+        icon=":material/download:",
+        width="stretch",
+        help="The exact settings that reproduce this map (model, image hash, method, parameters, target, seed).",
     )

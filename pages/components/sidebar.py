@@ -61,7 +61,8 @@ def _set_image(image: xai_core.LoadedImage | None, origin: tuple[str, str] | Non
 
 
 def pick_image() -> xai_core.LoadedImage | None:
-    """Sample selectbox plus uploader (an upload takes precedence); stores the result under ``state.IMAGE``."""
+    """Sample selectbox, uploader and camera (a photo, then an upload, take precedence over the sample); stores the
+    result under ``state.IMAGE``."""
     st.session_state.setdefault(state.IMAGE, None)
     st.session_state.setdefault(state.IMAGE_ORIGIN, None)
     st.session_state.setdefault(state.IMAGE_ERROR, None)
@@ -72,6 +73,9 @@ def pick_image() -> xai_core.LoadedImage | None:
     uploaded = st.sidebar.file_uploader(
         "…or upload an image", type=UPLOAD_TYPES, key=state.UPLOAD, help="JPEG, PNG, WebP, BMP or TIFF; up to 25 MB."
     )
+    if st.sidebar.toggle("…or take a photo", key=state.CAMERA_ON, help="Uses this browser's camera."):
+        photo = st.sidebar.camera_input("Camera", key=state.CAMERA, label_visibility="collapsed")
+        uploaded = photo if photo is not None else uploaded  # a photo taken now comes first
     if uploaded is not None:
         origin = ("upload", uploaded.file_id)
         if st.session_state[state.IMAGE_ORIGIN] != origin:

@@ -10,6 +10,8 @@ from __future__ import annotations
 MODEL_NAME = "sidebar.model"  # selectbox value: the model id
 SAMPLE_ID = "sidebar.sample"  # selectbox value: the bundled sample id
 UPLOAD = "sidebar.upload"  # file_uploader value
+CAMERA_ON = "sidebar.camera.on"  # toggle: show the camera input
+CAMERA = "sidebar.camera"  # camera_input value (a photo taken in the browser)
 IMAGE = "image.loaded"  # the LoadedImage being explained (xai_core.images.LoadedImage) or None
 IMAGE_ORIGIN = "image.origin"  # what IMAGE was loaded from: ("sample", id) or ("upload", file_id)
 IMAGE_ERROR = "image.error"  # message of the last failed upload, or None
@@ -23,6 +25,7 @@ EXPLAIN_ALPHA = "explain.display.alpha"
 EXPLAIN_PERCENTILE = "explain.display.percentile"
 EXPLAIN_SIGNED = "explain.display.signed"
 EXPLAIN_SHARED = "explain.display.shared"
+EXPLAIN_SPLIT = "explain.display.split"  # comparison slider: percent of the width showing the overlay
 EXPLAIN_FORM = "explain.form"
 
 
@@ -47,7 +50,7 @@ def postprocess_param_key(method: str, param: str) -> str:
 
 
 def download_key(kind: str, index: int, method: str) -> str:
-    """A download button under a result (``kind`` is ``png`` or ``npy``)."""
+    """A download button under a result (``kind`` is ``png``, ``npy`` or ``json``)."""
     return f"explain.download.{kind}.{index}.{method}"
 
 

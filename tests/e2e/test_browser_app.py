@@ -78,7 +78,7 @@ def test_explain_shows_an_overlay_per_method(uploaded: Any, artifacts: Path) -> 
         assert_painted(overlay(page, method))
     captions = texts(page.get_by_test_id("stMain").get_by_test_id("stImageCaption"))
     assert [c for c in captions if c in METHODS] == list(METHODS), captions
-    assert page.get_by_test_id("stDownloadButton").count() == 2 * len(METHODS)  # PNG and NPY per overlay
+    assert page.get_by_test_id("stDownloadButton").count() == 3 * len(METHODS)  # PNG, NPY and JSON per overlay
 
 
 def test_faithfulness_draws_both_methods_curves(uploaded: Any, artifacts: Path) -> None:
