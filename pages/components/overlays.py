@@ -138,37 +138,22 @@ def _cell(
     if interactions is not None:
         _interaction_panel(image, interactions, display, index)
     stem = f"{title.replace(' + ', '_')}_class{item.target}"
-    png, npy, settings = st.columns(3)
-    png.download_button(
-        "PNG",
-        viz.to_png_bytes(picture),
-        f"{stem}.png",
-        "image/png",
-        key=state.download_key("png", index, item.method),
-        on_click="ignore",
-        icon=":material/download:",
-        width="stretch",
-        help="The overlay as shown.",
-    )
-    npy.download_button(
-        "NPY",
-        viz.to_npy_bytes(item.map),
-        f"{stem}.npy",
-        "application/octet-stream",
-        key=state.download_key("npy", index, item.method),
-        on_click="ignore",
-        icon=":material/download:",
-        width="stretch",
-        help="The raw map before normalisation: float32 [H, W], numpy.load() reads it.",
-    )
-    settings.download_button(
-        "JSON",
-        settings_json(item, provenance, display),
-        f"{stem}.json",
-        "application/json",
-        key=state.download_key("json", index, item.method),
-        on_click="ignore",
-        icon=":material/download:",
-        width="stretch",
-        help="The exact settings that reproduce this map (model, image hash, method, parameters, target, seed).",
-    )
+    downloads = (  # (kind, data, MIME type, help)
+        ("png", viz.to_png_bytes(picture), "image/png", "The overlay as shown."),
+        ("npy", viz.to_npy_bytes(item.map), "application/octet-stream",
+         "The raw map before normalisation: float32 [H, W], numpy.load() reads it."),
+        ("json", settings_json(item, provenance, display), "application/json",
+         "The exact settings that reproduce this map (model, image hash, method, parameters, target, seed)."),
+    )  # fmt: skip
+    for column, (kind, data, mime, help_text) in zip(st.columns(len(downloads)), downloads, strict=True):
+        column.download_button(
+            kind.upper(),
+            data,
+            f"{stem}.{kind}",
+            mime,
+            key=state.download_key(kind, index, item.method),
+            on_click="ignore",
+            icon=":material/download:",
+            width="stretch",
+            help=help_text,
+        )
