@@ -100,3 +100,10 @@ def test_data_randomization_on_two_digits(
     assert len(at.dataframe) == 1 and list(at.dataframe[0].value["method"]) == METHODS
     digit_captions = [c for image in at.image for c in image.captions if c.startswith("label ")]
     assert len(digit_captions) == 2
+
+
+def test_an_undefined_rank_correlation_reads_as_a_constant_map() -> None:
+    from pages.components.randomization import rho_caption
+
+    assert rho_caption(float("nan")) == "ρ n/a (constant map)"
+    assert rho_caption(0.4567) == "ρ 0.46"

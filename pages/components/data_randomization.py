@@ -16,6 +16,7 @@ import streamlit as st
 
 from pages.components import memo
 from pages.components.compute import Failure
+from pages.components.randomization import rho_caption
 from xai_core import sanity, viz
 
 log = logging.getLogger(__name__)
@@ -112,4 +113,4 @@ def maps_rows(run: DataRun) -> None:
     """The true-label model's maps above the permuted-label model's, Spearman |.| per digit under the latter."""
     rho = run.similarity.get("spearman_abs", [float("nan")] * len(run.labels))
     _row(f"**{run.method}**  \ntrue labels", _maps(run.true_maps), [""] * len(run.labels))
-    _row(f"**{run.method}**  \npermuted labels", _maps(run.permuted_maps), [f"ρ {r:.2f}" for r in rho])
+    _row(f"**{run.method}**  \npermuted labels", _maps(run.permuted_maps), [rho_caption(r) for r in rho])

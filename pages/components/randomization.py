@@ -157,13 +157,18 @@ def _picture(display: np.ndarray, normalised: np.ndarray, on_image: bool) -> np.
     return viz.colorize(normalised, "inferno")
 
 
+def rho_caption(rho: float) -> str:
+    """A thumbnail's Spearman |.|; undefined when one of the maps is constant (an all-zero map of a dead layer)."""
+    return "ρ n/a (constant map)" if np.isnan(rho) else f"ρ {rho:.2f}"
+
+
 def gallery(display: np.ndarray, run: MethodRun, *, on_image: bool, shared: bool) -> None:
     """One row for one method: the trained model's map, then each randomised model's (Spearman |.| in the caption)."""
     stack = np.concatenate([run.original[None], run.maps])
     normalised = viz.normalize(stack, percentile=99.0, shared=shared)
     spearman = run.table.get("spearman_abs", [float("nan")] * len(stack))
     names = [layer.replace(".", "." + ZWSP) for layer in run.layers]
-    captions = ["original"] + [f"{name}  \nρ {rho:.2f}" for name, rho in zip(names, spearman[1:], strict=True)]
+    captions = ["original"] + [f"{name}  \n{rho_caption(rho)}" for name, rho in zip(names, spearman[1:], strict=True)]
     st.image([_picture(display, m, on_image) for m in normalised], caption=captions, width=THUMB)
 
 
