@@ -1,9 +1,10 @@
 """Localization page: do the maps point at the object? Pointing game, energy pointing game, extended pointing game
 and weakly supervised localisation (WSOL IoU) against a bounding box.
 
-The box is typed in the displayed (model input) coordinates, pre-filled from ``assets/annotations.json`` for the
-bundled samples, or read from an uploaded CSV/JSON box file (original image coordinates). Maps come from the shared
-cache; the metrics are cheap and follow the box and settings without recomputing maps.
+The box is drawn on the image (a rectangle dragged on it) or typed in the displayed (model input) coordinates,
+pre-filled from ``assets/annotations.json`` for the bundled samples, or read from an uploaded CSV/JSON box file
+(original image coordinates). Maps come from the shared cache; the metrics are cheap and follow the box and
+settings without recomputing maps.
 """
 
 from __future__ import annotations
@@ -56,6 +57,15 @@ def box_source(model: Any, image: Any) -> tuple[list[boxes.Coords], bool]:
         return boxes.to_display(model, annotated, image.image.size), False
     h, w = model.input_size
     return [(w / 4, h / 4, 3 * w / 4, 3 * h / 4)], False
+
+
+def take_drawn_box(image_sha256: str, size: tuple[int, int]) -> None:
+    """on_select of the drawing chart: a dragged rectangle becomes the typed box (callbacks run before the rerun,
+    when the box inputs may still be set)."""
+    drawn = boxes.selected_box(st.session_state.get(state.LOC_DRAW), size)
+    if drawn is not None:
+        for name, value in zip(("x0", "y0", "x1", "y1"), drawn, strict=True):
+            st.session_state[state.box_key(image_sha256, name)] = int(value)
 
 
 def box_inputs(image: Any, default: boxes.Coords, size: tuple[int, int], disabled: bool) -> boxes.Coords:
@@ -148,8 +158,20 @@ def main() -> None:
         with st.form(state.LOC_FORM):
             specs = method_form.specs("loc", catalog, chosen)
             submitted = st.form_submit_button("Compute maps", type="primary", key=state.LOC_SUBMIT)
-    caption = f"{image.name}: explaining class {target} · {label}"
-    picture.image(boxes.draw(prepared.display, found, boxes.TRUTH), caption=caption, width="stretch")
+    with picture:
+        shown = boxes.draw(prepared.display, found, boxes.TRUTH)
+        if from_file:
+            st.image(shown, width="stretch")
+        else:
+            st.plotly_chart(
+                boxes.drawing_figure(shown),
+                key=state.LOC_DRAW,
+                on_select=lambda: take_drawn_box(image.sha256, model.input_size),
+                selection_mode="box",
+                config={"displayModeBar": False},
+            )
+        hint = "" if from_file else " Drag a rectangle on the image to draw the box."
+        st.caption(f"{image.name}: explaining class {target} · {label}.{hint}")
     if submitted:
         items, bar = [], st.progress(0.0)
         for i, spec in enumerate(specs):

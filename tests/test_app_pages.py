@@ -130,6 +130,14 @@ def test_faithfulness_curves_table_step_viewer_and_cache(monkeypatch: pytest.Mon
     assert calls == [10, 10] and len(at.dataframe[0].value) == 16
 
 
+def test_a_box_dragged_on_the_image_becomes_integer_pixels_inside_it() -> None:
+    event = {"selection": {"box": [{"x": [10.0, 20.0]}, {"x": [150.4, 30.6], "y": [-5.0, 99.5]}]}}
+    assert boxes.selected_box(event, (224, 224)) == (31, 0, 150, 100)  # the last box, sorted, clipped, rounded
+    assert boxes.selected_box({"selection": {"box": [{"x": [5, 5.2], "y": [1, 9]}]}}, (224, 224)) is None
+    assert boxes.selected_box({"selection": {"box": []}}, (224, 224)) is None
+    assert boxes.selected_box(None, (224, 224)) is None
+
+
 def test_localization_prefills_the_annotation_and_scores_two_maps() -> None:
     at = page("pages/localization.py", sample="coffee")
     sha = at.session_state[state.IMAGE].sha256
@@ -144,7 +152,8 @@ def test_localization_prefills_the_annotation_and_scores_two_maps() -> None:
     assert list(table["method"]) == ["saliency", "grad_cam"]
     assert set(table["pointing game ↑"]) <= {"hit", "miss"}
     assert ((table["WSOL IoU ↑"] >= 0) & (table["WSOL IoU ↑"] <= 1)).all()
-    (spec,) = chart_specs(at)
+    drawing, spec = chart_specs(at)  # the image to draw a box on, then the extended pointing game curves
+    assert drawing["data"][0]["type"] == "image" and drawing["layout"]["dragmode"] == "select"
     assert len(spec["data"]) == 2 and all("AUC" in t["name"] for t in spec["data"])
     assert sum(1 for image in at.image for c in image.captions if c in ("saliency", "grad_cam")) == 2
 

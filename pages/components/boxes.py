@@ -13,6 +13,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
 from xai_core import metrics
@@ -94,3 +95,42 @@ def mark(rgb: np.ndarray, point: Sequence[int], hit: bool, tolerance: float) -> 
     if tolerance > 0:
         cv2.circle(out, centre, round(tolerance), colour, 1, cv2.LINE_AA)
     return out
+
+
+GRID_STEP = 4  # px between the invisible points that make the image selectable (plotly selects traces' points)
+
+
+def drawing_figure(rgb: np.ndarray) -> go.Figure:
+    """The image in a Plotly figure in box-select mode: dragging a rectangle on it draws a box (in its pixels).
+
+    An image trace is not selectable in plotly.js, so a grid of invisible points lies over it; the event's box is
+    what counts (``selected_box``), not the points.
+    """
+    height, width = rgb.shape[:2]
+    ys, xs = np.mgrid[0:height:GRID_STEP, 0:width:GRID_STEP]
+    fig = go.Figure(go.Image(z=rgb, hoverinfo="skip"))
+    fig.add_trace(
+        go.Scatter(x=xs.ravel(), y=ys.ravel(), mode="markers", marker={"opacity": 0, "size": 1}, hoverinfo="skip")
+    )
+    fig.update_layout(
+        dragmode="select",
+        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        height=round(320 * height / width),
+        showlegend=False,
+        xaxis={"visible": False, "range": [-0.5, width - 0.5]},
+        yaxis={"visible": False, "range": [height - 0.5, -0.5], "scaleanchor": "x"},
+    )
+    return fig
+
+
+def selected_box(event: Any, size: tuple[int, int]) -> Coords | None:
+    """The last rectangle drawn on ``drawing_figure`` as (x0, y0, x1, y1) integer pixels clipped to ``size``
+    (height, width), x1/y1 exclusive; None when nothing (or a zero-area box) was drawn."""
+    drawn = ((event or {}).get("selection") or {}).get("box") or []
+    if not drawn:
+        return None
+    xs, ys = drawn[-1]["x"], drawn[-1]["y"]
+    height, width = size
+    x0, x1 = (min(max(round(v), 0), width) for v in sorted(xs))
+    y0, y1 = (min(max(round(v), 0), height) for v in sorted(ys))
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None

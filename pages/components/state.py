@@ -106,6 +106,7 @@ LOC_TOLERANCE = "loc.tolerance"
 LOC_THRESHOLD = "loc.threshold"
 LOC_POINTS = "loc.points"
 LOC_CHART = "loc.chart"  # the extended pointing game chart
+LOC_DRAW = "loc.draw"  # plotly_chart selection: a box dragged on the image
 
 
 def box_key(image_sha256: str, coordinate: str) -> str:

@@ -141,3 +141,32 @@ def test_sanity_checks_show_the_randomization_gallery(uploaded: Any, artifacts: 
     for method in METHODS:
         assert page.get_by_test_id("stMarkdownContainer").filter(has_text=f"{method} · ").count() >= 1, method
     assert legend(chart) == list(METHODS)
+
+
+def test_a_box_dragged_on_the_image_becomes_the_localization_box(uploaded: Any, artifacts: Path) -> None:
+    open_page(uploaded, "Localization")
+    main = uploaded.get_by_test_id("stMain")
+    chart = main.get_by_test_id("stPlotlyChart").first
+    chart.locator(".nsewdrag").first.wait_for()
+    settle(uploaded)
+    area = chart.locator(".nsewdrag").first.bounding_box()  # the plot area: the 224 x 224 input, edge to edge
+    assert area is not None
+    scale = area["width"] / 224
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return area["x"] + x * scale, area["y"] + y * scale
+
+    uploaded.mouse.move(*at(40, 60))
+    uploaded.mouse.down()
+    uploaded.mouse.move(*at(120, 100), steps=8)
+    uploaded.mouse.move(*at(160, 180), steps=8)
+    uploaded.mouse.up()
+    x1 = main.get_by_label("x1")
+    uploaded.wait_for_function(
+        "el => Math.abs(Number(el.value) - 160) <= 3", arg=x1.element_handle(), timeout=COMPUTE_MS
+    )
+    drawn = [int(main.get_by_label(name).input_value()) for name in ("x0", "y0", "x1", "y1")]
+    assert all(abs(got - want) <= 3 for got, want in zip(drawn, (40, 60, 160, 180), strict=True)), drawn
+    assert_no_errors(uploaded)
+    settle(uploaded)  # the rerun redraws the image with the new box
+    screenshot(uploaded, artifacts / "localization-drawn.png")
