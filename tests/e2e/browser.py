@@ -223,6 +223,12 @@ def open_page(page: Page, title: str) -> None:
     page.get_by_test_id("stHeading").filter(has_text=title).first.wait_for(timeout=MODEL_MS)
 
 
+def wait_for_run(page: Page, timeout_ms: float = MODEL_MS) -> None:
+    """Until the app's script run has finished. Text of the new run can show while the rest of the page still
+    holds the previous run's elements (a click on one of those is lost), so wait for this before clicking."""
+    page.locator("[data-testid=stApp][data-test-script-state=notRunning]").wait_for(timeout=timeout_ms)
+
+
 def settle(page: Page, seconds: float = 1.0) -> None:
     """Let a finished rerun paint (images decode, Plotly draws) before a screenshot."""
     page.wait_for_load_state("networkidle")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import MODEL_MS, sidebar, wait_for_app
+from browser import MODEL_MS, sidebar, wait_for_app, wait_for_run
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -86,6 +86,7 @@ def answer_every_trial(page: Any, link: str, pid: str, artifacts: Path, reload_a
         if question == reload_after:
             page.reload(wait_until="networkidle")  # a lost connection: progress comes back from the database
             page.get_by_text(f"Question {question} of {TRIALS}").wait_for(timeout=MODEL_MS)
+        wait_for_run(page)  # this question's buttons, not the last one's
         wait_for_maps(page, 2)
         if question == 1:
             page.screenshot(path=str(artifacts / f"study-trial-{pid}.png"), full_page=True)
