@@ -4,6 +4,10 @@ Every perturbed image of a curve is built vectorised: the features are ranked on
 descending), each step's mask is ``rank < count`` (no re-sorting per step), and a chunk of perturbed images
 ``[chunk, C, H, W]`` is materialised at a time and scored by one gradient-free forward under
 ``torch.inference_mode()``. Nothing here registers hooks or touches the model's state.
+
+On CPU the images of a convolutional model are handed over in channels-last layout: oneDNN's NHWC kernels run the
+forward of EfficientNet-Lite0 about 1.4x faster (16 images at 224: 620 -> 450 ms); the scores differ from NCHW by
+float rounding only. A model that cannot take that layout (a ``view`` on its input, say) is scored in NCHW.
 """
 
 from __future__ import annotations
@@ -85,6 +89,7 @@ class Run:
     target: Target
     base: np.ndarray  # f(x) per image, float64 [B]
     chunk: int
+    layout: torch.memory_format
 
     def score(self, images: Tensor, rows: Tensor) -> Tensor:
         """Target scores of ``images`` whose targets are those of batch rows ``rows``; one chunked forward each."""
@@ -92,7 +97,7 @@ class Run:
         with torch.inference_mode():
             for sl in chunks(images.shape[0], self.chunk):
                 scorer = Target(self.target.classes[rows[sl]], self.target.output)
-                out[sl] = scorer(self.module(images[sl])).double().cpu()
+                out[sl] = scorer(self.module(images[sl].contiguous(memory_format=self.layout))).double().cpu()
         return out
 
     def black(self) -> Tensor:
@@ -119,13 +124,29 @@ def setup(model: Any, inputs: Tensor, saliency: Any, target: Any, output: str, c
     if tuple(maps.shape[1:]) != tuple(x.shape[2:]):  # e.g. low-resolution maps: upsample as CAMs are
         maps = F.interpolate(maps[:, None], size=x.shape[2:], mode="bilinear", align_corners=False)[:, 0]
     chunk = chunk_size or inference_chunk_size(module, x)
-    with torch.inference_mode():
-        logits = torch.cat([module(x[sl]) for sl in chunks(x.shape[0], chunk)])
+    layout, logits = _first_forward(module, x, chunk)
     if target is None and isinstance(getattr(saliency, "target", None), Tensor):
         target = saliency.target  # an Attribution explains its own target
     tgt = resolve_target(target, x.shape[0], logits.argmax(dim=1), output)
     base = tgt(logits).double().cpu().numpy()
-    return Run(model, module, x, maps.to(device), tgt, base, chunk)
+    return Run(model, module, x, maps.to(device), tgt, base, chunk, layout)
+
+
+def _first_forward(module: nn.Module, x: Tensor, chunk: int) -> tuple[torch.memory_format, Tensor]:
+    """The layout the curves are scored in (see the module notes) and the logits of ``x`` in it."""
+    layouts = [torch.contiguous_format]
+    if x.device.type == "cpu" and any(isinstance(m, nn.Conv2d) for m in module.modules()):
+        layouts.insert(0, torch.channels_last)
+    for layout in layouts:
+        try:
+            with torch.inference_mode():
+                logits = [module(x[sl].contiguous(memory_format=layout)) for sl in chunks(x.shape[0], chunk)]
+        except RuntimeError:
+            if layout is layouts[-1]:
+                raise
+            continue  # e.g. "view size is not compatible with input tensor's size and stride": NCHW it is
+        return layout, torch.cat(logits)
+    raise AssertionError("unreachable")
 
 
 def make_substrate(run: Run, substrate: str | Tensor, sigma: float, seed: int) -> Tensor:
