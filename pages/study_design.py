@@ -119,7 +119,11 @@ def publish(db: study.Database, model: Any, fields: dict[str, Any], images: list
     finally:
         bar.empty()
     info = study.create_study(db, spec)
-    study.publish(db, info.code, stimuli, attention_checks(spec))
+    try:
+        study.publish(db, info.code, stimuli, attention_checks(spec))
+    except study.StudyError:
+        study.discard_draft(db, info.code)  # a plan the pool cannot fill: no empty draft left in the list
+        raise
     st.session_state[state.DESIGN_CREATED] = info.code
 
 

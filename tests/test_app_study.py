@@ -120,6 +120,7 @@ def test_publishing_reports_a_plan_the_images_cannot_fill(db_url: str) -> None:
     at.button(key=state.DESIGN_SUBMIT).click().run()
     assert not at.exception
     assert any("not published" in e.value and "forced_choice has 1 items" in e.value for e in at.error)
+    assert study.list_studies(study.open_database(db_url)) == []  # the failed draft is not left behind
 
 
 def participant(code: str, **params: str) -> AppTest:

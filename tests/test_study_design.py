@@ -28,7 +28,9 @@ from xai_core.study import (
     build_stimuli,
     close_study,
     create_study,
+    discard_draft,
     join,
+    list_studies,
     next_trial,
     open_database,
     progress,
@@ -362,3 +364,15 @@ def test_study_info_counts_participants(db: Database) -> None:
     info = get_study(db, code)
     assert (info.participants, info.finished, info.stimuli) == (2, 1, 12)
     assert [s.code for s in list_studies(db)] == [code]
+
+
+def test_a_draft_can_be_discarded_but_a_published_study_cannot(db: Database) -> None:
+    draft = create_study(db, StudySpec("Draft", "Do it.", trials_per_participant=1)).code
+    discard_draft(db, draft)
+    assert list_studies(db) == []
+    code = create_study(db, StudySpec("Live", "Do it.", trials_per_participant=1)).code
+    publish(db, code, synthetic_stimuli(images=1, methods=("saliency", "grad_cam")))
+    with pytest.raises(StudyError, match="only a draft can be discarded"):
+        discard_draft(db, code)
+    with pytest.raises(NotFoundError):
+        discard_draft(db, draft)

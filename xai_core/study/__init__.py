@@ -29,7 +29,15 @@ from xai_core.study.analysis import (
     summarize,
     summarize_study,
 )
-from xai_core.study.design import StudyInfo, close_study, create_study, get_study, list_studies, publish
+from xai_core.study.design import (
+    StudyInfo,
+    close_study,
+    create_study,
+    discard_draft,
+    get_study,
+    list_studies,
+    publish,
+)
 from xai_core.study.errors import AccessDeniedError, AdminError, NotFoundError, StudyError
 from xai_core.study.export import (
     responses_from_csv,
@@ -81,6 +89,7 @@ __all__ = [
     "build_stimuli",
     "close_study",
     "create_study",
+    "discard_draft",
     "fleiss_kappa",
     "get_study",
     "join",

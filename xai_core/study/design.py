@@ -132,6 +132,15 @@ def close_study(db: Database, code: str) -> StudyInfo:
         return _info(session, study)
 
 
+def discard_draft(db: Database, code: str) -> None:
+    """Delete a study that was never published (nobody can have joined it); a published one raises StudyError."""
+    with db.write() as session:
+        study = find_study(session, code)
+        if study.status != "draft":
+            raise StudyError(f"only a draft can be discarded; study {code!r} is {study.status}")
+        session.delete(study)
+
+
 def publish(
     db: Database, code: str, stimuli: Sequence[Stimulus], attention_checks: Sequence[AttentionCheck] = ()
 ) -> StudyInfo:
