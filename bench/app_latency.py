@@ -32,23 +32,6 @@ METHODS = ("saliency", "input_x_gradient", "guided_backprop", "grad_cam", "grad_
 SAMPLES = ("chelsea", "coffee", "astronaut", "rocket", "motorcycle")
 
 
-def all_overlays_loaded(page: object, count: int) -> None:
-    """Until ``count`` overlay images (captioned with a method name) have been decoded by the browser."""
-    page.wait_for_function(  # type: ignore[attr-defined]
-        """([names, n]) => [...document.querySelectorAll('[data-testid=stMain] [data-testid=stImage]')]
-            .filter(el => names.includes(el.querySelector('[data-testid=stImageCaption]')?.innerText?.trim()))
-            .filter(el => { const i = el.querySelector('img'); return i && i.complete && i.naturalWidth > 0; })
-            .length >= n""",
-        arg=[list(METHODS), count],
-        timeout=browser.COMPUTE_MS,
-    )
-
-
-OVERLAY_SOURCES = """() => [...document.querySelectorAll('[data-testid=stMain] [data-testid=stImage]')]
-    .filter(el => NAMES.includes(el.querySelector('[data-testid=stImageCaption]')?.innerText?.trim()))
-    .map(el => el.querySelector('img')?.src)"""
-
-
 def method_runtimes(page: object) -> float:
     """The sum of the per-method runtimes shown under the overlays ("123 ms · ..."), in seconds."""
     captions = page.get_by_test_id("stCaptionContainer").all_inner_texts()  # type: ignore[attr-defined]
@@ -66,23 +49,17 @@ def one_round(chromium: object, url: str, sample: str) -> tuple[float, float, fl
         button = page.get_by_test_id("stForm").get_by_role("button", name="Compute maps")
         start = time.perf_counter()
         button.click()
-        all_overlays_loaded(page, len(METHODS))
+        browser.wait_for_images(page, len(METHODS), METHODS)
         compute = time.perf_counter() - start
         runtimes = method_runtimes(page)
         browser.settle(page, 0.5)
-        sources = OVERLAY_SOURCES.replace("NAMES", repr(list(METHODS)))
-        before = page.evaluate(sources)
+        before = browser.image_sources(page, METHODS)
         slider = page.get_by_test_id("stSlider").filter(has_text="Map opacity").get_by_role("slider")
         start = time.perf_counter()
         slider.focus()
         page.keyboard.press("ArrowRight")  # 0.50 -> 0.55: a display change
-        page.wait_for_function(  # every overlay replaced by a new image (another media URL) ...
-            f"old => {{ const now = ({sources})(); "
-            "return now.length === old.length && now.every(s => !old.includes(s)); }",
-            arg=before,
-            timeout=browser.COMPUTE_MS,
-        )
-        all_overlays_loaded(page, len(METHODS))  # ... and decoded
+        browser.wait_for_new_images(page, before, METHODS)  # every overlay replaced (a new media URL) ...
+        browser.wait_for_images(page, len(METHODS), METHODS)  # ... and decoded
         redraw = time.perf_counter() - start
         return compute, runtimes, redraw
     finally:

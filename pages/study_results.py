@@ -72,10 +72,12 @@ def downloads(code: str, records: list[study.ResponseRecord], summary: study.Stu
 study_access.require_admin_page()
 st.title("Study results")
 db = study_access.open_or_explain()
-found = study.list_studies(db) if db is not None else []
-if db is not None and not found:
+if db is None:
+    st.stop()
+found = study.list_studies(db)
+if not found:
     st.info("No studies yet: design one on the Study design page.")
-elif db is not None:
+else:
     titles = {s.code: f"{s.title} ({s.code}, {s.status})" for s in found}
     code = st.selectbox("Study", list(titles), format_func=titles.get, index=len(found) - 1, key=state.RESULTS_STUDY)
     c1, c2 = st.columns(2)

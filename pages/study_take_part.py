@@ -13,8 +13,6 @@ import streamlit as st
 from pages.components import state, study_access
 from xai_core import study
 
-RESPONSE_ERRORS = (study.StudyError, study.AccessDeniedError)
-
 
 def enter_code() -> None:
     st.title("Take part in a study")
@@ -57,7 +55,7 @@ def welcome(db: study.Database, code: str) -> None:
 def submit(db: study.Database, token: str, trial: study.TrialView, response: str | int) -> None:
     try:
         study.answer(db, token, trial.trial_id, response)
-    except RESPONSE_ERRORS as exc:
+    except study.StudyError as exc:  # an invalid answer, or a trial of another session (AccessDeniedError)
         st.error(f"Your answer was not saved: {exc}")
         return
     st.rerun()

@@ -133,6 +133,11 @@ def participant(code: str, **params: str) -> AppTest:
     return at
 
 
+def submit(at: AppTest) -> None:
+    """Press the trial's Submit button (Likert and forward simulation)."""
+    next(b for b in at.button if b.key and b.key.endswith(".submit")).click().run()
+
+
 def answer_current(at: AppTest) -> None:
     """Answer the trial on screen: the left map, or a rating of 4."""
     left = [b for b in at.button if b.key and b.key.endswith(".left")]
@@ -140,7 +145,7 @@ def answer_current(at: AppTest) -> None:
         left[0].click().run()
     else:
         at.radio[0].set_value(4)
-        next(b for b in at.button if b.key and b.key.endswith(".submit")).click().run()
+        submit(at)
     ok(at)
 
 
@@ -164,6 +169,32 @@ def test_a_participant_consents_answers_every_trial_and_resumes_after_a_reload(p
     records = study.responses(study.open_database(db_url), published)
     assert len(records) == total and {r.participant for r in records} == {"P-001"}
     assert len({r.trial_id for r in records}) == total  # each trial once
+
+
+def test_forward_simulation_asks_for_an_option_and_records_it(db_url: str) -> None:
+    db = study.open_database(db_url)
+    spec = study.StudySpec(
+        "Predict the model",
+        "Guess the class.",
+        tasks=("forward_simulation",),
+        trials_per_participant=2,
+        distractor_labels=("cat", "dog", "car", "boat", "tree"),
+    )
+    code = study.create_study(db, spec).code
+    study.publish(db, code, synthetic_stimuli(images=2, methods=("saliency",)))
+    at = participant(code)
+    at.button(key=state.TAKE_START).click().run()
+    for _ in range(2):
+        ok(at)
+        assert len(at.radio[0].options) == 4  # StudySpec.simulation_options
+        submit(at)
+        assert any("Choose an answer first" in w.value for w in at.warning)  # nothing chosen: nothing recorded
+        at.radio[0].set_value(0)
+        submit(at)
+    ok(at)
+    records = study.responses(db, code)
+    assert [r.option for r in records] == [0, 0] and all(r.correct is not None for r in records)
+    assert {r.option_label for r in records} <= set(spec.distractor_labels)
 
 
 def test_a_bad_study_code_or_session_link_gets_a_message(published: str) -> None:

@@ -347,3 +347,41 @@ def test_records_are_frozen_and_read_only() -> None:
         curve.auc = np.zeros(2)  # type: ignore[misc]
     with pytest.raises(ValueError, match="read-only"):
         curve.scores[0, 0] = 1.0
+
+
+class _FlattensWithView(nn.Module):
+    """A conv net whose head uses ``view``: it cannot take channels-last input, so curves must fall back to NCHW."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.head = nn.Linear(4 * SIZE * SIZE, 5)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(torch.relu(self.conv(x)).view(x.shape[0], -1))
+
+
+def test_curves_score_conv_nets_channels_last_and_fall_back_to_nchw() -> None:
+    from xai_core.metrics import perturbation
+
+    x = torch.rand(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(3))
+    maps = np.random.default_rng(4).random((2, SIZE, SIZE))
+    picky = _FlattensWithView().eval()
+    with pytest.raises(RuntimeError, match="view"):
+        picky(x.contiguous(memory_format=torch.channels_last))  # the premise: this model refuses NHWC
+    common = {"target": [0, 1], "steps": 8, "substrate": "black", "output": "logit", "chunk_size": None}
+    assert perturbation.setup(picky, x, maps, [0, 1], "logit", None).layout == torch.contiguous_format
+    assert perturbation.setup(relu_cnn(), x, maps, [0, 1], "logit", None).layout == torch.channels_last
+    curve = metrics.deletion(picky, x, maps, **common)
+    expected = []  # the same deletion, one NCHW forward per step
+    for b in range(2):
+        order = np.argsort(-maps[b].ravel(), kind="stable")
+        row = []
+        for k in range(9):
+            keep = torch.ones(SIZE * SIZE)
+            keep[torch.from_numpy(order[: round(k * SIZE * SIZE / 8)].copy())] = 0
+            with torch.no_grad():
+                row.append(float(picky(x[b : b + 1] * keep.view(1, 1, SIZE, SIZE))[0, b]))
+        expected.append(row)
+    np.testing.assert_allclose(curve.scores, expected, rtol=0, atol=1e-5)

@@ -61,7 +61,7 @@ def controls() -> Display:
     )
     if cmap == AUTO_CMAP:
         cmap = viz.DIVERGING if signed else "inferno"
-    return Display(cmap, alpha, percentile, signed, shared, split / 100.0)
+    return Display(cmap=cmap, alpha=alpha, percentile=percentile, signed=signed, shared=shared, split=split / 100.0)
 
 
 def _normalised(results: Sequence[MapResult], display: Display) -> list[np.ndarray]:

@@ -223,6 +223,44 @@ def open_page(page: Page, title: str) -> None:
     page.get_by_test_id("stHeading").filter(has_text=title).first.wait_for(timeout=MODEL_MS)
 
 
+# The main area's st.image elements, optionally only those captioned with one of ``names`` (null: all).
+_MAIN_IMAGES = """names => [...document.querySelectorAll('[data-testid=stMain] [data-testid=stImage]')]
+    .filter(el => !names || names.includes(el.querySelector('[data-testid=stImageCaption]')?.innerText?.trim()))"""
+
+
+def wait_for_images(
+    page: Page, count: int, captions: Sequence[str] | None = None, timeout_ms: float = COMPUTE_MS
+) -> None:
+    """Until ``count`` st.images of the main area (only those captioned with one of ``captions``, when given) have
+    been decoded by the browser: shown, not just sent."""
+    page.wait_for_function(
+        f"""([names, n]) => ({_MAIN_IMAGES})(names)
+            .filter(el => {{ const i = el.querySelector('img'); return i && i.complete && i.naturalWidth > 0; }})
+            .length >= n""",
+        arg=[list(captions) if captions is not None else None, count],
+        timeout=timeout_ms,
+    )
+
+
+def image_sources(page: Page, captions: Sequence[str]) -> list[str]:
+    """The ``src`` of each main-area st.image captioned with one of ``captions`` (a new run gives new URLs)."""
+    return list(page.evaluate(f"names => ({_MAIN_IMAGES})(names).map(el => el.querySelector('img')?.src)", captions))
+
+
+def wait_for_new_images(
+    page: Page, old: Sequence[str], captions: Sequence[str], timeout_ms: float = COMPUTE_MS
+) -> None:
+    """Until every st.image captioned with one of ``captions`` shows another URL than in ``old`` (``image_sources``
+    before a change): the rerun replaced them all."""
+    page.wait_for_function(
+        f"""([names, old]) => {{
+            const now = ({_MAIN_IMAGES})(names).map(el => el.querySelector('img')?.src);
+            return now.length === old.length && now.every(s => !old.includes(s)); }}""",
+        arg=[list(captions), list(old)],
+        timeout=timeout_ms,
+    )
+
+
 def wait_for_run(page: Page, timeout_ms: float = MODEL_MS) -> None:
     """Until the app's script run has finished. Text of the new run can show while the rest of the page still
     holds the previous run's elements (a click on one of those is lost), so wait for this before clicking."""

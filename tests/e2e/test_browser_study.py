@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import MODEL_MS, sidebar, wait_for_app, wait_for_run
+from browser import COMPUTE_MS, MODEL_MS, VIEWPORT, sidebar, wait_for_app, wait_for_images, wait_for_run
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 TRIALS = 2  # 2 images x 2 methods give 2 forced-choice pairs
-COMPUTE_MS = 240_000
 
 
 def sign_in(page: Any, url: str, token: str) -> None:
@@ -54,16 +53,6 @@ def publish_study(page: Any, artifacts: Path) -> str:
     return found.group(1)
 
 
-def wait_for_maps(page: Any, count: int) -> None:
-    """Until ``count`` images of the trial have loaded: a participant must see the maps before answering."""
-    page.wait_for_function(
-        "n => [...document.querySelectorAll('[data-testid=stMain] img')]"
-        ".filter(i => i.complete && i.naturalWidth > 0).length >= n",
-        arg=count,
-        timeout=MODEL_MS,
-    )
-
-
 def take_part(context: Any, link: str, pid: str, artifacts: Path, *, reload_after: int | None = None) -> None:
     page = context.new_page()
     try:
@@ -87,7 +76,7 @@ def answer_every_trial(page: Any, link: str, pid: str, artifacts: Path, reload_a
             page.reload(wait_until="networkidle")  # a lost connection: progress comes back from the database
             page.get_by_text(f"Question {question} of {TRIALS}").wait_for(timeout=MODEL_MS)
         wait_for_run(page)  # this question's buttons, not the last one's
-        wait_for_maps(page, 2)
+        wait_for_images(page, 2, timeout_ms=MODEL_MS)  # a participant must see both maps before answering
         if question == 1:
             page.screenshot(path=str(artifacts / f"study-trial-{pid}.png"), full_page=True)
         side = "left" if (question + len(pid)) % 2 else "right"
@@ -98,7 +87,7 @@ def answer_every_trial(page: Any, link: str, pid: str, artifacts: Path, reload_a
 def test_admin_publishes_two_participants_answer_results_show_and_export_them(
     app_server: Any, browser: Any, artifacts: Path
 ) -> None:
-    admin = browser.new_context(viewport={"width": 1400, "height": 1150}, accept_downloads=True)
+    admin = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
     page = admin.new_page()
     page.set_default_timeout(60_000)
     try:

@@ -132,21 +132,19 @@ def setup(model: Any, inputs: Tensor, saliency: Any, target: Any, output: str, c
     return Run(model, module, x, maps.to(device), tgt, base, chunk, layout)
 
 
+def _logits(module: nn.Module, x: Tensor, chunk: int, layout: torch.memory_format) -> Tensor:
+    with torch.inference_mode():
+        return torch.cat([module(x[sl].contiguous(memory_format=layout)) for sl in chunks(x.shape[0], chunk)])
+
+
 def _first_forward(module: nn.Module, x: Tensor, chunk: int) -> tuple[torch.memory_format, Tensor]:
     """The layout the curves are scored in (see the module notes) and the logits of ``x`` in it."""
-    layouts = [torch.contiguous_format]
     if x.device.type == "cpu" and any(isinstance(m, nn.Conv2d) for m in module.modules()):
-        layouts.insert(0, torch.channels_last)
-    for layout in layouts:
         try:
-            with torch.inference_mode():
-                logits = [module(x[sl].contiguous(memory_format=layout)) for sl in chunks(x.shape[0], chunk)]
-        except RuntimeError:
-            if layout is layouts[-1]:
-                raise
-            continue  # e.g. "view size is not compatible with input tensor's size and stride": NCHW it is
-        return layout, torch.cat(logits)
-    raise AssertionError("unreachable")
+            return torch.channels_last, _logits(module, x, chunk, torch.channels_last)
+        except RuntimeError:  # e.g. "view size is not compatible with input tensor's size and stride"
+            pass
+    return torch.contiguous_format, _logits(module, x, chunk, torch.contiguous_format)
 
 
 def make_substrate(run: Run, substrate: str | Tensor, sigma: float, seed: int) -> Tensor:
