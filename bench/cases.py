@@ -134,7 +134,7 @@ def ours(
     elif case.name == "integrated_gradients":
         kwargs.update(baseline=wl.black, steps=IG_STEPS, rule=IG_RULE)
     elif case.name == "smoothgrad":
-        kwargs.update(postprocess="smoothgrad", samples=SG_SAMPLES, sigma=sigma, seed=0)
+        kwargs.update(noise=xai_core.Noise("smoothgrad", samples=SG_SAMPLES, sigma=sigma, seed=0))
     elif case.name == "blur_ig":
         model = wl.module  # PAIR blurs the array it is given: both blur the model-space input
         kwargs.update(BLUR_IG)

@@ -38,7 +38,7 @@ def main() -> None:
         "EfficientNet-Lite0 on a 2-core CPU, and each result shows the time it took. Results are cached: "
         "asking again with the same settings is instant."
     )
-    catalog = {m["name"]: m for m in xai_core.methods()}
+    catalog = {m["name"]: m for m in xai_core.methods.describe()}
     context = (name, model, image, prepared.display)
     for tab, (_, section) in zip(st.tabs([t for t, _ in checks_view.sections()]), checks_view.sections(), strict=True):
         with tab:

@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 import xai_core
-from pages.components import compute, overlays, param_form, pathview, sidebar, state
+from pages.components import compute, overlays, param_form, sidebar, state
 from xai_core import noise
 
 log = logging.getLogger(__name__)
@@ -24,8 +24,10 @@ NO_POSTPROCESS = "none"
 POSTPROCESS_SCHEMA = [p.describe() for p in noise.PARAMS]
 
 
-def method_settings(meta: dict[str, Any]) -> compute.Spec:
-    """One expander per method: its schema's widgets plus the SmoothGrad/VarGrad choice and parameters."""
+def method_settings(meta: dict[str, Any]) -> xai_core.Request | compute.Failure:
+    """One expander per method: its schema's widgets plus the SmoothGrad/VarGrad choice and parameters.
+
+    Returns the validated request, or a ``Failure`` naming the bad setting (shown in the method's place)."""
     name = meta["name"]
     with st.expander(f"**{name}** settings"):
         st.caption(f"{meta['summary']} [{meta['paper']}]({meta['url']})" if meta.get("url") else meta["summary"])
@@ -34,32 +36,40 @@ def method_settings(meta: dict[str, Any]) -> compute.Spec:
             st.caption("This method has no hyperparameters.")
         post = st.selectbox(
             "Post-processing",
-            [NO_POSTPROCESS, *noise.POSTPROCESSORS],
+            [NO_POSTPROCESS, *noise.MODES],
+            format_func=lambda mode: noise.TITLES.get(mode, mode),
             key=state.postprocess_key(name),
-            help="SmoothGrad averages the map over noisy copies of the image; VarGrad takes their variance.",
+            help="SmoothGrad averages the map over noisy copies of the image, SmoothGrad² averages its square, "
+            "VarGrad takes its variance.",
         )
         post_params = param_form.render(
             POSTPROCESS_SCHEMA, lambda p: state.postprocess_param_key(name, p), columns=len(POSTPROCESS_SCHEMA)
         )
-    return compute.Spec(name, params, None if post == NO_POSTPROCESS else post, post_params)
+    try:
+        smoothing = None if post == NO_POSTPROCESS else noise.Noise(post, **post_params)
+        return xai_core.Request.create(name, params, noise=smoothing)
+    except xai_core.ParameterError as exc:
+        return compute.Failure(name, str(exc))
 
 
-def run_methods(name: str, model: Any, image: Any, target: int, specs: Sequence[compute.Spec]) -> compute.ExplainRun:
+def run_methods(
+    name: str, model: Any, image: Any, target: int, requests: Sequence[xai_core.Request | compute.Failure]
+) -> compute.ExplainRun:
     """Compute every map (cached); a failing method becomes a ``Failure`` and the others still run."""
     bar = st.progress(0.0)
     items: list[compute.MapResult | compute.Failure] = []
-    catalog = {m["name"]: m for m in xai_core.methods()}
-    for i, spec in enumerate(specs):
-        bar.progress(i / len(specs), text=f"Computing {spec.method} ({i + 1}/{len(specs)})…")
-        # path methods keep their completeness gap (shown under the map); other maps share compute's cache
-        compute_map = pathview.compute_map if pathview.records_extras(catalog[spec.method]) else compute.compute_map
+    for i, request in enumerate(requests):
+        if isinstance(request, compute.Failure):
+            items.append(request)
+            continue
+        bar.progress(i / len(requests), text=f"Computing {request.method} ({i + 1}/{len(requests)})…")
         try:
-            items.append(compute_map(name, model, image, spec, target))
+            items.append(compute.compute_map(name, model, image, request, target))
         except xai_core.ParameterError as exc:
-            items.append(compute.Failure(spec.method, str(exc)))
+            items.append(compute.Failure(request.method, str(exc)))
         except Exception as exc:
-            log.exception("method %s failed", spec.method)
-            items.append(compute.Failure(spec.method, f"{spec.method} failed: {exc}"))
+            log.exception("method %s failed", request.method)
+            items.append(compute.Failure(request.method, f"{request.method} failed: {exc}"))
     bar.empty()
     return compute.ExplainRun(name, image.sha256, target, items)
 
@@ -98,7 +108,7 @@ def main() -> None:
         st.markdown("**Top-5 predictions**")
         predictions_table(prepared.top_k)
     with settings:
-        catalog = {m["name"]: m for m in xai_core.methods()}
+        catalog = {m["name"]: m for m in xai_core.methods.describe()}
         chosen = st.multiselect(
             "Methods",
             list(catalog),
@@ -115,13 +125,13 @@ def main() -> None:
                 key=state.target_key(name, image.sha256),
                 help="The class whose score is explained; the predicted class by default.",
             )
-            specs = [method_settings(catalog[m]) for m in chosen]
+            requests = [method_settings(catalog[m]) for m in chosen]
             submitted = st.form_submit_button("Compute maps", type="primary", key=state.EXPLAIN_SUBMIT)
 
     header = st.empty()
     if submitted:
         if chosen:
-            st.session_state[state.EXPLAIN_RESULTS] = run_methods(name, model, image, int(target), specs)
+            st.session_state[state.EXPLAIN_RESULTS] = run_methods(name, model, image, int(target), requests)
         else:
             st.warning("Choose at least one method.")
     run: compute.ExplainRun | None = st.session_state.get(state.EXPLAIN_RESULTS)

@@ -51,11 +51,20 @@ def curve_settings() -> curves.CurveSettings:
 
 
 def run(
-    name: str, model: Any, image: Any, target: int, specs: list[compute.Spec], slot: Any, s: curves.CurveSettings
+    name: str,
+    model: Any,
+    image: Any,
+    target: int,
+    specs: list[xai_core.Request | compute.Failure],
+    slot: Any,
+    s: curves.CurveSettings,
 ) -> FaithRun:
     """Maps (cached), then one report per map: cached, or scored here with the chart redrawn as batches finish."""
     bar, maps = st.progress(0.0), {}
     for i, spec in enumerate(specs):
+        if isinstance(spec, compute.Failure):
+            st.error(spec.message)
+            continue
         bar.progress(i / len(specs), text=f"Computing the {spec.method} map ({i + 1}/{len(specs)})…")
         try:
             maps[spec.method] = compute.compute_map(name, model, image, spec, target)
@@ -110,7 +119,7 @@ def main() -> None:
         return
     prepared = compute.prepare(name, image.sha256, model, image.image)
     target, label = prepared.top_k[0][0], prepared.top_k[0][1]
-    catalog = {m["name"]: m for m in xai_core.methods()}
+    catalog = {m["name"]: m for m in xai_core.methods.describe()}
     picture, settings = st.columns([1, 3], gap="medium")
     picture.image(prepared.display, caption=f"{image.name}: explaining class {target} · {label}", width="stretch")
     with settings:

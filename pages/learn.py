@@ -47,7 +47,7 @@ def main() -> None:
     )
     tabs = st.tabs(["Map of methods", "ReLU backward rules", "Saturation and IG", "Axioms and evaluation"])
     with tabs[0]:
-        method_map.render(xai_core.methods(), presenting)
+        method_map.render(xai_core.methods.describe(), presenting)
     with tabs[1]:
         rules_demo.render()
     with tabs[2]:

@@ -140,7 +140,7 @@ def main() -> None:
         return
     prepared = compute.prepare(name, image.sha256, model, image.image)
     target, label = prepared.top_k[0][0], prepared.top_k[0][1]
-    catalog = {m["name"]: m for m in xai_core.methods()}
+    catalog = {m["name"]: m for m in xai_core.methods.describe()}
     picture, settings = st.columns([1, 2], gap="medium")
     with settings:
         st.markdown(f"**Box** in the displayed {model.input_size[1]}×{model.input_size[0]} image (x1, y1 exclusive)")
@@ -175,6 +175,9 @@ def main() -> None:
     if submitted:
         items, bar = [], st.progress(0.0)
         for i, spec in enumerate(specs):
+            if isinstance(spec, compute.Failure):
+                st.error(spec.message)
+                continue
             bar.progress(i / len(specs), text=f"Computing {spec.method} ({i + 1}/{len(specs)})…")
             try:
                 items.append(compute.compute_map(name, model, image, spec, target))

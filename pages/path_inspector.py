@@ -1,7 +1,8 @@
 """Path inspector: how one path method walks from the baseline x' to the image x.
 
 f and the gradient norm at every path node, the change of f accumulated along the way, Split IG's saturation point
-alpha*, the map and its completeness gap: all from ``Attribution.extras`` (see ``components/pathview.py``).
+alpha*, the map and its completeness gap: the typed records ``Attribution.path`` and ``Attribution.completeness``.
+The page offers the methods that declare they record a path (``records`` in ``xai_core.methods.describe()``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 import streamlit as st
 
 import xai_core
-from pages.components import charts, compute, param_form, pathview, sidebar, state
+from pages.components import charts, compute, param_form, sidebar, state
 from xai_core import viz
 
 log = logging.getLogger(__name__)
@@ -26,10 +27,10 @@ RUNNING_TOTAL_NOTE = (
 )
 
 
-def walk(name: str, model: Any, image: Any, spec: compute.Spec, target: int) -> pathview.PathMapResult | None:
+def walk(name: str, model: Any, image: Any, spec: xai_core.Request, target: int) -> compute.MapResult | None:
     bar = st.progress(0.0, text=f"Walking the path of {spec.method}…")
     try:
-        return pathview.compute_map(
+        return compute.compute_map(
             name, model, image, spec, target, progress=lambda f: bar.progress(min(max(f, 0.0), 1.0))
         )
     except xai_core.ParameterError as exc:
@@ -42,35 +43,34 @@ def walk(name: str, model: Any, image: Any, spec: compute.Spec, target: int) -> 
     return None
 
 
-def show(display: Any, result: pathview.PathMapResult, labels: list[str]) -> None:
+def show(display: Any, result: compute.MapResult, labels: list[str]) -> None:
     st.subheader(f"{result.method} for class {result.target} · {labels[result.target]}")
     picture, chart = st.columns([1, 2.2], gap="medium")
     with picture:
         normalised = viz.normalize(result.map, signed=False, percentile=99.0)
         st.image(viz.overlay(display, normalised, alpha=0.55, cmap="inferno"), caption=result.method, width="stretch")
         st.caption(f"{result.runtime_ms:.0f} ms · " + ", ".join(f"{k}={v}" for k, v in result.params.items()))
-        gap, profile = result.completeness, result.profile
+        gap = result.completeness
+        f_x = f_base = total = None
         if gap is not None:
+            f_x, f_base, total, difference = (float(v[0]) for v in (gap.f_input, gap.f_baseline, gap.total, gap.gap))
             st.caption(gap.caption())
             a, b = st.columns(2)
-            a.metric("f(x)", f"{gap.f_input:.4g}")
-            b.metric("f(x′)", f"{gap.f_baseline:.4g}")
-            a.metric("sum(attr)", f"{gap.total:.4g}")
-            b.metric("gap", f"{gap.gap:+.3g}", help="sum(attr) − (f(x) − f(x′))")
-        if profile is not None and profile.alpha_star is not None:
+            a.metric("f(x)", f"{f_x:.4g}")
+            b.metric("f(x′)", f"{f_base:.4g}")
+            a.metric("sum(attr)", f"{total:.4g}")
+            b.metric("gap", f"{difference:+.3g}", help="sum(attr) − (f(x) − f(x′))")
+        profile = None if result.path is None else result.path.row(0)
+        if profile is not None and profile[3] is not None:
             st.caption(
-                f"Split IG: f saturates at α* = {profile.alpha_star:.3f}; the map integrates [0, α*] and the "
+                f"Split IG: f saturates at α* = {profile[3]:.3f}; the map integrates [0, α*] and the "
                 "saturated part [α*, 1] is kept aside, so sum(attr) and the gap count both parts."
             )
     with chart:
         if profile is None:
             st.info(f"{result.method} recorded no path profile.")
             return
-        total = gap.total if gap else None
-        f_x, f_base = (gap.f_input, gap.f_baseline) if gap else (None, None)
-        figure = charts.path_figure(
-            profile.alphas, profile.scores, profile.grad_norms, f_x, f_base, total, profile.alpha_star
-        )
+        figure = charts.path_figure(*profile[:3], f_x, f_base, total, profile[3])
         st.plotly_chart(figure, key=state.PATH_CHART)
         st.caption(RUNNING_TOTAL_NOTE)
 
@@ -84,7 +84,7 @@ def main() -> None:
         return
     prepared = compute.prepare(name, image.sha256, model, image.image)
     labels = list(model.labels)
-    catalog = {m["name"]: m for m in xai_core.methods() if m["name"] in pathview.PATH_METHODS}
+    catalog = {m["name"]: m for m in xai_core.methods.describe() if "path" in m["records"]}
     picture, settings = st.columns([1, 2.2], gap="medium")
     picture.image(prepared.display, caption=f"{image.name}, as the model sees it", width="stretch")
     with settings:
@@ -109,7 +109,12 @@ def main() -> None:
             params = param_form.render(meta["params"], lambda p: state.method_param_key("path", method, p), columns=2)
             submitted = st.form_submit_button("Walk the path", type="primary", key=state.PATH_SUBMIT)
     if submitted:
-        result = walk(name, model, image, compute.Spec(method, params), int(target))
+        try:
+            request = xai_core.Request.create(method, params)
+        except xai_core.ParameterError as exc:
+            st.error(str(exc))
+            request = None
+        result = None if request is None else walk(name, model, image, request, int(target))
         st.session_state[state.PATH_RESULT] = None if result is None else (name, image.sha256, result)
     stored = st.session_state.get(state.PATH_RESULT)
     if stored is None or stored[:2] != (name, image.sha256):

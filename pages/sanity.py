@@ -166,7 +166,7 @@ def show_data_test(items: Sequence[data_rand.DataRun | compute.Failure]) -> None
 
 def main() -> None:
     st.title("Sanity checks")
-    catalog = {m["name"]: m for m in xai_core.methods()}
+    catalog = {m["name"]: m for m in xai_core.methods.describe()}
     model_tab, data_tab, guide_tab = st.tabs(["Model randomization", "Data randomization", "How to read this"])
     with model_tab:
         name, model = sidebar.current_model()

@@ -128,7 +128,7 @@ def publish(db: study.Database, model: Any, fields: dict[str, Any], images: list
 
 
 def new_study(db: study.Database, model_name: str, model: Any) -> None:
-    catalog = {m["name"]: m for m in xai_core.methods()}
+    catalog = {m["name"]: m for m in xai_core.methods.describe()}
     methods = st.multiselect("Methods to compare", list(catalog), list(DEFAULT_METHODS), key=state.DESIGN_METHODS)
     with st.form(state.DESIGN_FORM):
         fields = spec_widgets()

@@ -110,8 +110,7 @@ def test_eg_completeness_holds_in_expectation() -> None:
     def mean_gap(samples: int) -> float:
         gaps = [
             xai_core.attribute(model, x, "expected_gradients", references=refs, samples=samples, seed=s, chunk_size=256)
-            .extras["completeness_gap"]
-            .abs()
+            .completeness.gap.abs()
             .mean()
             for s in range(3)
         ]
@@ -214,8 +213,9 @@ def test_big_boundary_point_is_adversarial_and_completeness_holds() -> None:
         predicted = model(extras["boundary_points"]).argmax(1)
     assert (predicted != torch.tensor(target)).all() and torch.equal(predicted, extras["boundary_class"])
     assert (extras["boundary_distance"] <= extras["boundary_epsilon"] + 1e-6).all()
-    drop = (extras["f_input"] - extras["f_baseline"]).abs()
-    assert (extras["completeness_gap"].abs() <= 1e-3 + 1e-3 * drop).all(), (extras["completeness_gap"], drop)
+    drop = (result.completeness.f_input - result.completeness.f_baseline).abs()
+    gap = result.completeness.gap
+    assert (gap.abs() <= 1e-3 + 1e-3 * drop).all(), (gap, drop)
 
 
 def test_big_takes_the_smallest_successful_epsilon() -> None:

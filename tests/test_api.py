@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from toys import images, relu_cnn
 
 import xai_core
+from xai_core import Request
 from xai_core.params import BoolParam, ChoiceParam, FloatParam, IntParam, ParameterError, validate
 
 
 def test_methods_lists_every_method_with_its_schema() -> None:
-    listed = {m["name"]: m for m in xai_core.methods()}
+    listed = {m["name"]: m for m in xai_core.methods.describe()}
     expected = {
         "saliency", "squared_gradient", "input_x_gradient", "deconvnet", "guided_backprop", "rectgrad",
         "grad_cam", "grad_cam_pp", "guided_grad_cam", "fullgrad",
@@ -29,11 +32,13 @@ def test_methods_lists_every_method_with_its_schema() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"q": 101.0}, r"rectgrad: parameter 'q' must be a number in \[0.0, 100.0\]; got 101.0"),
-        ({"q": "high"}, r"parameter 'q' must be a finite number; got 'high'"),
+        ({"q": 101.0}, r"rectgrad: parameter 'q' must be a finite number in \[0.0, 100.0\]; got 101.0"),
+        ({"q": "high"}, r"parameter 'q' must be a finite number in \[0.0, 100.0\]; got 'high'"),
         ({"steps": 3}, r"unknown parameter\(s\) \['steps'\]; this method takes \['q'\]"),
-        ({"postprocess": "smoothgrad", "samples": 0}, r"parameter 'samples' must be an integer in \[1, 10000\]; got 0"),
-        ({"postprocess": "blur"}, r"postprocess must be one of \['smoothgrad', 'vargrad'\] or None; got 'blur'"),
+        ({"noise": {"mode": "smoothgrad", "samples": 0}}, r"parameter 'samples' must be an integer in \[1, 10000\]"),
+        ({"noise": "blur"}, r"parameter 'mode' must be one of \['smoothgrad', 'smoothgrad_squared', 'vargrad'\]"),
+        ({"samples": 4}, r"unknown parameter\(s\) \['samples'\]; this method takes \['q'\]"),
+        ({"postprocess": "smoothgrad"}, r"postprocess= is now noise="),
     ],
 )
 def test_bad_parameters_name_the_parameter(kwargs: dict, message: str) -> None:
@@ -82,33 +87,29 @@ def test_layer_by_dotted_name_equals_layer_by_module() -> None:
 
 def test_settings_reproduce_the_map() -> None:
     model, x = relu_cnn(), images()
-    first = xai_core.attribute(model, x, "rectgrad", postprocess="vargrad", samples=3, q=90.0, seed=4)
-    settings = first.settings()
-    again = xai_core.attribute(
-        model, x, settings["method"], target=settings["target"], postprocess=settings["postprocess"],
-        postprocess_params=settings["postprocess_params"], **settings["params"],
-    )  # fmt: skip
+    first = xai_core.attribute(model, x, "rectgrad", noise=xai_core.Noise("vargrad", samples=3, seed=4), q=90.0)
+    settings = json.loads(json.dumps(first.settings()))
+    again = xai_core.attribute(model, x, Request.from_dict(settings["request"]), target=settings["target"])
     torch.testing.assert_close(first.attributions, again.attributions)
-    assert first.seed == 4
+    assert first.seed == 4 and again.request == first.request
 
 
 def test_progress_is_reported_up_to_one() -> None:
     seen: list[float] = []
-    xai_core.attribute(relu_cnn(), images(), "saliency", postprocess="smoothgrad", samples=6, chunk_size=2,
+    xai_core.attribute(relu_cnn(), images(), "saliency", noise=xai_core.Noise(samples=6), chunk_size=2,
                        progress=seen.append)  # fmt: skip
     assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) >= 3
 
 
-def test_postprocess_parameters_shared_with_the_method_must_be_explicit() -> None:
+def test_noise_settings_never_mix_with_the_method_parameters() -> None:
+    """Issue 11, seam 1: a method that declares ``seed`` or ``samples`` under SmoothGrad/VarGrad."""
     model, x = relu_cnn(), images()
     references = images(batch=2, seed=9)
-    with pytest.raises(ParameterError, match=r"'samples' is a parameter of both expected_gradients and smoothgrad"):
-        xai_core.attribute(model, x, "expected_gradients", references=references, postprocess="smoothgrad", samples=3)
     result = xai_core.attribute(
         model, x, "expected_gradients", references=references, samples=5, seed=2,
-        postprocess="smoothgrad", postprocess_params={"samples": 3},
+        noise=xai_core.Noise("smoothgrad", samples=3, seed=11),
     )  # fmt: skip
-    assert result.params["samples"] == 5 and result.postprocess_params["samples"] == 3
-    assert result.params["seed"] == 2 and result.postprocess_params["seed"] == 2  # one seed reproduces both
-    with pytest.raises(ParameterError, match="postprocess_params given without postprocess"):
-        xai_core.attribute(model, x, "saliency", postprocess_params={"samples": 3})
+    assert result.params["samples"] == 5 and result.noise is not None and result.noise.samples == 3
+    assert result.params["seed"] == 2 and result.noise.seed == 11
+    with pytest.raises(ParameterError, match="a Request carries its own settings; also given: \\['steps'\\]"):
+        xai_core.attribute(model, x, Request.create("integrated_gradients"), steps=4)

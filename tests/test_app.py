@@ -59,7 +59,7 @@ def counted_attribute(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     real = xai_core.attribute
 
     def counting(model, inputs, method, **kwargs):  # type: ignore[no-untyped-def]
-        calls.append(method)
+        calls.append(getattr(method, "method", method))  # a Request, or a method id
         return real(model, inputs, method, **kwargs)
 
     monkeypatch.setattr(xai_core, "attribute", counting)
@@ -100,25 +100,17 @@ def test_the_json_settings_reproduce_the_map_exactly() -> None:
     item = at.session_state[state.EXPLAIN_RESULTS].items[0]
     display = overlays.Display("inferno", 0.5, 99.0, False, False)
     record = json.loads(overlays.settings_json(item, {"model": "efficientnet_lite0", "image": SAMPLE}, display))
-    assert record["method"] == "integrated_gradients" and record["params"]["steps"] == 50
+    request = xai_core.Request.from_dict(record["request"])
+    assert request.method == "integrated_gradients" and request.params["steps"] == 50
     model = models.load_model(record["model"])
     x = model.preprocess(images.load_sample(record["image"]).image)
-    again = xai_core.attribute(
-        model,
-        x,
-        record["method"],
-        target=record["target"],
-        output=record["output"],
-        postprocess=record["postprocess"],
-        **record["params"],
-        **record["postprocess_params"],
-    )
+    again = xai_core.attribute(model, x, request, target=record["target"])
     np.testing.assert_array_equal(again.to_maps()[0], item.map)
 
 
 def test_every_registered_method_gets_its_form_with_the_schema_defaults() -> None:
     at = run_app()
-    catalog = xai_core.methods()
+    catalog = xai_core.methods.describe()
     at.multiselect(key=state.EXPLAIN_METHODS).set_value([m["name"] for m in catalog]).run()
     assert not at.exception, [e.value for e in at.exception]
     widgets = {w.key: w for kind in ("number_input", "slider", "selectbox", "checkbox") for w in at.get(kind)}
@@ -145,9 +137,8 @@ def test_smoothgrad_and_method_parameters_come_from_the_form(counted_attribute: 
     at.number_input(key=state.postprocess_param_key("rectgrad", "samples")).set_value(2)
     at.button(key=state.EXPLAIN_SUBMIT).click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert overlay_captions(at) == ["rectgrad + smoothgrad"]
-    details = " ".join(c.value for c in at.caption)
-    assert "q=90.0" in details and "samples=2" in details and "sigma=0.15" in details
+    assert overlay_captions(at) == ["rectgrad + SmoothGrad (2 x 0.15)"]
+    assert "q=90.0" in " ".join(c.value for c in at.caption)
 
 
 def test_a_failing_method_shows_its_error_and_the_others_render(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -155,7 +146,7 @@ def test_a_failing_method_shows_its_error_and_the_others_render(monkeypatch: pyt
     real = xai_core.attribute
 
     def failing(model, inputs, method, **kwargs):  # type: ignore[no-untyped-def]
-        if method == "grad_cam":
+        if getattr(method, "method", method) == "grad_cam":
             raise xai_core.ParameterError("grad_cam: parameter 'layer' must be a conv layer; got 'nope'")
         return real(model, inputs, method, **kwargs)
 

@@ -116,7 +116,7 @@ def test_presentation_toggle_survives_page_switches() -> None:
 
 
 def test_every_registered_method_has_a_learn_entry() -> None:
-    names = [m["name"] for m in xai_core.methods()]
+    names = [m["name"] for m in xai_core.methods.describe()]
     missing = [n for n in names if n not in learn_content.NOTES]
     assert not missing, f"add a Note to pages/components/learn_content.py for {missing}"
     assert set(learn_content.POSTPROCESSORS) <= set(learn_content.NOTES)
@@ -126,12 +126,12 @@ def test_every_registered_method_has_a_learn_entry() -> None:
 
 def test_the_map_lists_every_method() -> None:
     at = open_page(LEARN)
-    names = [m["name"] for m in xai_core.methods()] + list(learn_content.POSTPROCESSORS)
+    names = [m["name"] for m in xai_core.methods.describe()] + list(learn_content.POSTPROCESSORS)
     labels = [e.label.split(":")[0] for e in at.main.expander]
     assert sorted(labels) == sorted(names)
     assert at.selectbox(key=state.LEARN_FOCUS).options == [
         f"{n} ({learn_content.FAMILY_TITLES[f]})"
-        for n, f in [(m["name"], m["family"]) for m in xai_core.methods()]
+        for n, f in [(m["name"], m["family"]) for m in xai_core.methods.describe()]
         + [(n, "postprocess") for n in learn_content.POSTPROCESSORS]
     ]
 

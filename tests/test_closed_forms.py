@@ -48,13 +48,13 @@ def test_smoothgrad_with_zero_noise_equals_the_method(method: str) -> None:
     model, x = relu_cnn(), images()
     extra = {"layer": model[7]} if method == "grad_cam" else {}
     plain = xai_core.attribute(model, x, method, **extra).attributions
-    smooth = xai_core.attribute(model, x, method, postprocess="smoothgrad", sigma=0.0, samples=3, **extra)
+    smooth = xai_core.attribute(model, x, method, noise=xai_core.Noise(sigma=0.0, samples=3), **extra)
     torch.testing.assert_close(smooth.attributions, plain, rtol=1e-5, atol=1e-7)
 
 
 def test_vargrad_of_linear_model_is_zero() -> None:
     model, x = linear_model(), torch.randn(2, 3, 6, 6)
-    result = xai_core.attribute(model, x, "saliency", postprocess="vargrad", samples=16, sigma=0.3)
+    result = xai_core.attribute(model, x, "saliency", noise=xai_core.Noise("vargrad", samples=16, sigma=0.3))
     assert result.attributions.abs().max().item() < 1e-10
 
 
@@ -74,11 +74,19 @@ def test_smoothgrad_and_vargrad_match_their_expectations_on_a_quadratic() -> Non
     model, x = Quadratic(a).eval(), torch.rand(1, 3, 4, 4, generator=torch.Generator().manual_seed(1))
     sigma, samples = 0.2, 4000
     s = sigma * (x.max() - x.min())
-    smooth = xai_core.attribute(model, x, "saliency", target=0, postprocess="smoothgrad", samples=samples, sigma=sigma)
-    var = xai_core.attribute(model, x, "saliency", target=0, postprocess="vargrad", samples=samples, sigma=sigma)
+    smooth, squared, var = (
+        xai_core.attribute(model, x, "saliency", target=0, noise=xai_core.Noise(mode, samples=samples, sigma=sigma))
+        for mode in ("smoothgrad", "smoothgrad_squared", "vargrad")
+    )
     # Monte Carlo: standard error of the mean is 2 a s / sqrt(n) ~ 0.01; of the variance about sqrt(2/n) relative.
     torch.testing.assert_close(smooth.attributions[0], 2 * a * x[0], atol=0.06, rtol=0)
     torch.testing.assert_close(var.attributions[0], 4 * a**2 * s**2, rtol=0.12, atol=0)
+    # SmoothGrad squared (PAIR's magnitude=True): E[(2 a (x + n))^2] = 4 a^2 (x^2 + s^2).
+    torch.testing.assert_close(squared.attributions[0], 4 * a**2 * (x[0] ** 2 + s**2), rtol=0.08, atol=0)
+    # The three modes are one set of draws: mean of squares - square of mean = variance, exactly.
+    torch.testing.assert_close(
+        squared.attributions - smooth.attributions.double().square().float(), var.attributions, rtol=1e-3, atol=1e-4
+    )
 
 
 @pytest.mark.parametrize("activation", [nn.ReLU, nn.ReLU6])
@@ -86,6 +94,6 @@ def test_fullgrad_completeness_on_a_relu_net_with_biases(activation: type[nn.Mod
     model, x = relu_cnn(activation=activation), images(batch=3)
     result = xai_core.attribute(model, x, "fullgrad")
     scores = model(x).gather(1, result.target.view(-1, 1)).squeeze(1).detach()
-    gap = result.extras["completeness_gap"]
+    gap = result.completeness.gap
     # ReLU and ReLU6 below its clip are positively homogeneous: f = grad_x.x + sum grad_b.b exactly.
     assert gap.abs().max().item() < 1e-4 * (1 + scores.abs().max().item())

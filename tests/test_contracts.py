@@ -76,6 +76,8 @@ def test_shape_finite_and_model_unchanged(method: str, model_name: str) -> None:
     assert torch.isfinite(result.attributions).all()
     assert result.method == method and result.target.tolist() == [0, 1, 2]
     assert result.to_maps().shape == (3, *x.shape[-2:])
+    recorded = {name for name in ("completeness", "path", "interactions") if getattr(result, name) is not None}
+    assert recorded == set(registry.get(method).records), "the method's declared records differ from what it keeps"
     assert torch.equal(x, x_before), "inputs were modified"
     _assert_unchanged(model, before)
 
@@ -83,12 +85,20 @@ def test_shape_finite_and_model_unchanged(method: str, model_name: str) -> None:
 @pytest.mark.parametrize("method", METHODS)
 def test_same_seed_same_map_and_batch_equals_single(method: str) -> None:
     model, x = relu_cnn(), images(batch=2)
-    noise = {"postprocess": "smoothgrad", "seed": 7, "postprocess_params": {"samples": 4}}
-    first = _call(model, x, method, **noise, chunk_size=3)
-    again = _call(model, x, method, **noise, chunk_size=8)
-    other = _call(model, x, method, **{**noise, "seed": 8})
+    noise = xai_core.Noise("smoothgrad", samples=4, seed=7)
+    first = _call(model, x, method, noise=noise, chunk_size=3)
+    again = _call(model, x, method, noise=noise, chunk_size=8)
+    other = _call(model, x, method, noise=xai_core.Noise("smoothgrad", samples=4, seed=8))
     torch.testing.assert_close(first.attributions, again.attributions)  # chunking does not change the noise
     assert not torch.equal(first.attributions, other.attributions)
+    # What the method records is kept for every noise draw, whatever the chunking (as Captum's NoiseTunnel deltas).
+    for record in (first.completeness, first.path):
+        if record is not None:
+            again_record = again.completeness if record is first.completeness else again.path
+            for name, value in vars(record).items():
+                if isinstance(value, torch.Tensor) and name != "alphas":
+                    assert value.shape[:2] == (4, 2), (name, value.shape)
+                    torch.testing.assert_close(value, getattr(again_record, name), rtol=1e-4, atol=1e-6)
     # A batch is explained sample by sample: the first sample alone gives the same map.
     batch = _call(model, x, method, target=[1, 2]).attributions
     single = _call(model, x[:1], method, target=[1]).attributions

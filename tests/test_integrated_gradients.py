@@ -20,7 +20,7 @@ def test_ig_of_linear_model_is_weight_times_difference(rule: str) -> None:
     result = xai_core.attribute(model, x, "integrated_gradients", target=[0, 2], baseline="black", rule=rule, steps=7)
     weight = model[1].weight.detach()[[0, 2]].view_as(x)
     torch.testing.assert_close(result.attributions, weight * x, rtol=1e-5, atol=1e-6)
-    assert result.extras["completeness_gap"].abs().max() < 1e-4
+    assert result.completeness.gap.abs().max() < 1e-4
 
 
 @pytest.mark.parametrize("rule", RULES)
@@ -29,9 +29,9 @@ def test_completeness_within_one_percent_at_256_steps(rule: str) -> None:
     result = xai_core.attribute(
         model, x, "integrated_gradients", baseline="black", rule=rule, steps=256, chunk_size=256
     )
-    change = result.extras["f_input"] - result.extras["f_baseline"]
+    change = result.completeness.f_input - result.completeness.f_baseline
     assert change.abs().min() > 0.05, "the toy model must move between baseline and input for this test to mean much"
-    assert (result.extras["completeness_gap"].abs() / change.abs()).max() < 0.01
+    assert (result.completeness.gap.abs() / change.abs()).max() < 0.01
 
 
 @pytest.mark.parametrize("rule", RULES)
@@ -57,11 +57,12 @@ def test_chunk_size_does_not_change_the_result() -> None:
 def test_endpoints_reuse_the_path_and_the_profile_is_recorded() -> None:
     model, x = smooth_cnn(), images()
     result = xai_core.attribute(model, x, "integrated_gradients", rule="riemann_trapezoid", steps=5)
-    path = result.extras["path"]
-    assert path["scores"].shape == (2, 5) and path["grad_norms"].shape == (2, 5)
-    torch.testing.assert_close(path["scores"][:, -1], result.extras["f_input"])
+    path, completeness = result.path, result.completeness
+    assert path is not None and completeness is not None
+    assert path.scores.shape == (2, 5) and path.grad_norms.shape == (2, 5) and path.alphas.shape == (5,)
+    torch.testing.assert_close(path.scores[:, -1], completeness.f_input, check_dtype=False)
     expected = model(x).gather(1, result.target.view(-1, 1)).squeeze(1).detach()
-    torch.testing.assert_close(result.extras["f_input"], expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(completeness.f_input, expected, rtol=1e-5, atol=1e-6, check_dtype=False)
 
 
 def test_quadrature_weights_sum_to_one_and_integrate_polynomials() -> None:
@@ -104,7 +105,9 @@ def test_custom_baseline_tensor_and_wrapper_black_baseline() -> None:
     custom = torch.full((3, 12, 12), 0.25)
     result = xai_core.attribute(model, x, "integrated_gradients", baseline=custom, steps=64)
     expected_baseline = model(custom.expand_as(x)).gather(1, result.target.view(-1, 1)).squeeze(1).detach()
-    torch.testing.assert_close(result.extras["f_baseline"], expected_baseline, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        result.completeness.f_baseline, expected_baseline, rtol=1e-4, atol=1e-5, check_dtype=False
+    )
     wrapped = xai_core.attribute(PixelWrapper(model), x, "integrated_gradients", baseline="black", steps=8)
     direct = xai_core.attribute(model, x, "integrated_gradients", baseline=torch.full((3, 12, 12), -1.0), steps=8)
     torch.testing.assert_close(wrapped.attributions, direct.attributions)

@@ -203,8 +203,8 @@ def test_idgi_on_ig_path_matches_the_authors_code() -> None:
 )
 def test_idgi_is_complete_to_float_precision(path: str, extra: dict) -> None:
     result = xai_core.attribute(relu_cnn(), images(size=16), "idgi", target=TARGETS, path=path, steps=12, **extra)
-    change = result.extras["f_input"] - result.extras["f_baseline"]
-    gap = result.extras["completeness_gap"]
+    change = result.completeness.f_input - result.completeness.f_baseline
+    gap = result.completeness.gap
     assert (gap.abs() <= 1e-5 * change.abs().clamp(min=1e-3)).all(), (gap, change)
 
 
@@ -215,7 +215,7 @@ def test_idgi_of_a_linear_model_is_the_squared_weight_share(path: str) -> None:
     x = images(size=8)
     result = xai_core.attribute(model, x, "idgi", target=[0, 1], path=path, steps=10, max_sigma=4.0)
     weights = model[1].weight.detach().double().view(2, 3, 8, 8)
-    change = (result.extras["f_input"] - result.extras["f_baseline"]).double().view(2, 1, 1, 1)
+    change = (result.completeness.f_input - result.completeness.f_baseline).double().view(2, 1, 1, 1)
     expected = weights**2 / (weights**2).sum(dim=(1, 2, 3), keepdim=True) * change
     torch.testing.assert_close(result.attributions.double(), expected, rtol=1e-5, atol=1e-9)
 
@@ -227,8 +227,8 @@ def test_split_ig_parts_sum_to_ig_on_the_same_nodes() -> None:
     ig = xai_core.attribute(model, x, "integrated_gradients", **kwargs)
     total = split.attributions + split.extras["saturated"]
     torch.testing.assert_close(total, ig.attributions, rtol=1e-5, atol=1e-7)
-    assert split.extras["path"]["alpha_star"].shape == (2,)
-    assert (split.extras["completeness_gap"] - ig.extras["completeness_gap"]).abs().max() < 1e-6
+    assert split.path.alpha_star.shape == (2,)
+    assert (split.completeness.gap - ig.completeness.gap).abs().max() < 1e-6
 
 
 class Saturating(nn.Module):
@@ -252,7 +252,7 @@ def test_split_ig_alpha_star_is_the_analytic_saturation_point(phi: float, rule: 
     slope = x.flatten(1) @ weights
     nodes = torch.cat([torch.zeros(1), quadrature(rule, steps)[0].float(), torch.ones(1)])
     step = nodes.diff().max().item()  # one step: the widest gap between nodes (Gauss-Legendre's are uneven)
-    assert (result.extras["alpha_star"] - phi * cap / slope.double()).abs().max() <= step
+    assert (result.path.alpha_star - phi * cap / slope.double()).abs().max() <= step
     # The non-saturated part carries the share phi of f(x) - f(0) = c, give or take one step of slope s.
     parts = result.attributions.flatten(1).sum(1), result.extras["saturated"].flatten(1).sum(1)
     assert ((parts[0] - phi * cap).abs() <= slope * step).all(), parts

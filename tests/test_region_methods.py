@@ -14,7 +14,7 @@ from toys import linear_model, relu_cnn, smooth_cnn
 import xai_core
 from xai_core.hooks import hook_count, smooth_activations
 from xai_core.methods import idg, integrated_hessians  # noqa: F401  (registers both methods)
-from xai_core.methods.integrated_hessians import interaction_map, log_gauss
+from xai_core.methods.integrated_hessians import log_gauss
 from xai_core.methods.regions import adjacency, hierarchical_regions, parents, patch_regions, superpixel_regions
 from xai_core.params import ParameterError
 
@@ -49,14 +49,14 @@ def test_log_gauss_rule_is_exact_for_polynomials() -> None:
 def test_product_model_interacts_only_between_its_two_regions() -> None:
     x = _rand()
     result = xai_core.attribute(Product().eval(), x, "integrated_hessians", target=0, patch_size=4, steps=2)
-    for s, gamma in enumerate(result.extras["interactions"]):
+    for s, gamma in enumerate(result.interactions.matrices):
         expected = torch.zeros(16, 16, dtype=torch.float64)
         value = float(x[s][:, LABELS == A].sum() * x[s][:, LABELS == B].sum()) / 4  # eqs. 19-20 in closed form
         expected[A, B] = expected[B, A] = expected[A, A] = expected[B, B] = value
         torch.testing.assert_close(gamma, expected, rtol=1e-12, atol=1e-12)
-        assert result.extras["top_pairs"][s][0][:2] == (A, B)
-        assert result.extras["top_pairs"][s][0][2] == pytest.approx(value, rel=1e-12)
-    assert result.extras["completeness_gap"].abs().max() < 1e-10  # sum Gamma = f(x) - f(0) = S_A S_B
+        assert result.interactions.top_pairs[s][0][:2] == (A, B)
+        assert result.interactions.top_pairs[s][0][2] == pytest.approx(value, rel=1e-12)
+    assert result.completeness.gap.abs().max() < 1e-10  # sum Gamma = f(x) - f(0) = S_A S_B
 
 
 def test_matches_the_papers_double_integral() -> None:
@@ -74,16 +74,16 @@ def test_matches_the_papers_double_integral() -> None:
     integrand = (a * b).reshape(-1, 1, 1) * hessians + torch.diag_embed(gradients)
     expected = ((weights[:, None] * weights[None, :]).reshape(-1, 1, 1) * integrand).sum(0)
     result = xai_core.attribute(model, x, "integrated_hessians", target=1, patch_size=4, steps=12)
-    torch.testing.assert_close(result.extras["interactions"][0], expected, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(result.interactions.matrices[0], expected, rtol=1e-9, atol=1e-12)
 
 
 def test_completeness_symmetry_and_map_on_a_smooth_cnn() -> None:
     model, x = smooth_cnn().double(), _rand()
     result = xai_core.attribute(model, x, "integrated_hessians", target=[0, 2], patch_size=4, steps=8)
-    delta = result.extras["f_input"] - result.extras["f_baseline"]
-    assert result.extras["completeness_gap"].abs().max() < 1e-10  # sum_ij Gamma_ij = f(x) - f(x')
+    delta = result.completeness.f_input - result.completeness.f_baseline
+    assert result.completeness.gap.abs().max() < 1e-10  # sum_ij Gamma_ij = f(x) - f(x')
     assert result.extras["row_gap"].max() < 1e-10  # sum_j Gamma_ij = IG of g for region i
-    for gamma in result.extras["interactions"]:
+    for gamma in result.interactions.matrices:
         torch.testing.assert_close(gamma, gamma.T, rtol=0, atol=1e-14)
         assert _off_diagonal(gamma).abs().max() > 1e-6  # a nonlinear model interacts
     torch.testing.assert_close(result.attributions.sum((1, 2, 3)), delta, rtol=1e-10, atol=1e-12)
@@ -94,7 +94,7 @@ def test_linear_model_has_no_interactions_and_region_ig_on_the_diagonal() -> Non
     model, x = linear_model(shape=(3, 16, 16)).double(), _rand()
     result = xai_core.attribute(model, x, "integrated_hessians", target=1, patch_size=4, steps=4)
     weight = model[1].weight.detach()[1].view(3, 16, 16)
-    for s, gamma in enumerate(result.extras["interactions"]):
+    for s, gamma in enumerate(result.interactions.matrices):
         region_ig = torch.stack([(weight * x[s])[:, r == LABELS].sum() for r in range(16)])  # black baseline
         assert _off_diagonal(gamma).abs().max() < 1e-12
         torch.testing.assert_close(torch.diag(gamma), region_ig, rtol=1e-10, atol=1e-12)
@@ -109,8 +109,8 @@ def test_smooth_relu_makes_relu_nets_interact_and_leaves_the_model_alone(activat
     kwargs = {"target": 1, "patch_size": 4, "steps": 4}
     plain = xai_core.attribute(model, x, "integrated_hessians", smooth_relu=False, **kwargs)
     smooth = xai_core.attribute(model, x, "integrated_hessians", smooth_relu=True, beta=10.0, **kwargs)
-    assert _off_diagonal(plain.extras["interactions"][0]).abs().max() == 0.0  # d2 ReLU = 0 almost everywhere
-    assert _off_diagonal(smooth.extras["interactions"][0]).abs().max() > 1e-6
+    assert _off_diagonal(plain.interactions.matrices[0]).abs().max() == 0.0  # d2 ReLU = 0 almost everywhere
+    assert _off_diagonal(smooth.interactions.matrices[0]).abs().max() > 1e-6
     assert plain.extras["smoothed_activations"] == 0 and smooth.extras["smoothed_activations"] > 0
     assert torch.equal(model(x), before) and hook_count(model) == 0
     assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
@@ -132,17 +132,17 @@ def test_smooth_relu_mode_substitutes_relu_and_relu6() -> None:
 def test_superpixel_regions_and_interaction_map() -> None:
     model, x = smooth_cnn(), _rand(dtype=torch.float32, size=24)
     result = xai_core.attribute(model, x, "integrated_hessians", regions="superpixel", n_segments=9, steps=3)
-    labels = result.extras["regions"]
+    labels = result.interactions.regions
     assert labels.shape == (2, 24, 24)
-    for s, gamma in enumerate(result.extras["interactions"]):
+    for s, gamma in enumerate(result.interactions.matrices):
         count = int(labels[s].max()) + 1
         assert gamma.shape == (count, count) and torch.isfinite(gamma).all()
-        chosen = interaction_map(result.extras, s, 2)
+        chosen = result.interactions.region_map(s, 2)
         assert chosen.shape == (24, 24) and np.all(chosen[labels[s].numpy() == 2] == 0)
         other = int(labels[s][0, 0]) if int(labels[s][0, 0]) != 2 else int(labels[s][-1, -1])
         assert chosen[labels[s].numpy() == other][0] == pytest.approx(float(gamma[2, other]))
     with pytest.raises(ValueError, match="region"):
-        interaction_map(result.extras, 0, 999)
+        result.interactions.region_map(0, 999)
 
 
 @pytest.mark.parametrize(

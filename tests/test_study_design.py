@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from toys import relu_cnn
 
-from xai_core import attribute, viz
+from xai_core import Noise, Request, attribute, viz
 from xai_core.models import ModelWrapper
 from xai_core.study import (
     FORCED_CHOICE,
@@ -143,8 +143,7 @@ def test_build_stimuli_with_a_toy_model_reproduces_its_maps(db: Database) -> Non
     stimuli = build_stimuli(
         model,
         images,
-        ["saliency", "grad_cam"],
-        {"saliency": {"postprocess": "smoothgrad", "samples": 3, "seed": 1}},
+        [Request.create("saliency", noise=Noise("smoothgrad", samples=3, seed=1)), "grad_cam"],
         progress=progress_seen.append,
     )
     assert [s.method for s in stimuli] == ["saliency", "grad_cam"] * 2
@@ -158,14 +157,7 @@ def test_build_stimuli_with_a_toy_model_reproduces_its_maps(db: Database) -> Non
     # The stored settings reproduce the map exactly.
     first = stimuli[0]
     x = model.preprocess(images[0])
-    again = attribute(
-        model,
-        x,
-        "saliency",
-        target=first.target_class,
-        postprocess="smoothgrad",
-        postprocess_params=first.settings["postprocess_params"],
-    )
+    again = attribute(model, x, Request.from_dict(first.settings["request"]), target=first.target_class)
     overlay = viz.overlay(model.to_display(x)[0], viz.normalize(again.to_maps()[0]), alpha=0.5, cmap="inferno")
     assert viz.to_png_bytes(overlay) == first.png
     info = create_study(db, StudySpec("Toy", "Pick.", trials_per_participant=2))

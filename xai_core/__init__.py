@@ -1,37 +1,64 @@
 """Saliency Studio's engine: gradient-based feature attribution for image classifiers.
 
-import xai_core
-model = xai_core.load_model()                       # bundled EfficientNet-Lite0 (ImageNet)
-x = model.preprocess(image)                         # PIL image -> [1, 3, 224, 224]
-result = xai_core.attribute(model, x, "grad_cam")   # an Attribution record
-xai_core.methods()                                  # every method with its parameter schema
+    import xai_core
+    model = xai_core.load_model()                       # bundled EfficientNet-Lite0 (ImageNet)
+    x = model.preprocess(image)                         # PIL image -> [1, 3, 224, 224]
+    result = xai_core.attribute(model, x, "grad_cam")   # an Attribution record
+    xai_core.methods.describe()                         # every method with its parameter schema
+
+The public API is what this module exports: the functions and records below and the subpackages ``methods``,
+``metrics``, ``noise``, ``viz``, ``checks``, ``sanity`` and ``study`` (the last three are imported on first use).
 """
 
-from xai_core import methods as _methods_package  # noqa: F401  (registers every method)
-from xai_core import metrics
-from xai_core.attribution import Attribution, attribute, methods
+import importlib
+from types import ModuleType
+
+from xai_core import methods, metrics, noise, viz
+from xai_core.attribution import Attribution, attribute
+from xai_core.extras import Completeness, Interactions, PathProfile
 from xai_core.hooks import HookError
 from xai_core.images import ImageError, LoadedImage, load_image, load_sample, sample_images
 from xai_core.models import ModelError, ModelWrapper, available_models, default_device, load_model
+from xai_core.noise import Noise
 from xai_core.params import ParameterError
+from xai_core.request import Request
 from xai_core.targets import Target
+
+_LAZY = ("checks", "sanity", "study")  # heavier imports (SciPy statistics, SQLAlchemy), loaded when first used
+
+
+def __getattr__(name: str) -> ModuleType:
+    if name in _LAZY:
+        return importlib.import_module(f"xai_core.{name}")
+    raise AttributeError(f"module 'xai_core' has no attribute {name!r}")
+
 
 __all__ = [
     "Attribution",
+    "Completeness",
     "HookError",
     "ImageError",
+    "Interactions",
     "LoadedImage",
     "ModelError",
     "ModelWrapper",
+    "Noise",
     "ParameterError",
+    "PathProfile",
+    "Request",
     "Target",
     "attribute",
     "available_models",
+    "checks",
     "default_device",
     "load_image",
     "load_model",
     "load_sample",
     "methods",
     "metrics",
+    "noise",
     "sample_images",
+    "sanity",
+    "study",
+    "viz",
 ]

@@ -35,9 +35,10 @@ def method_table() -> str:
             f"| `{cls.name}` | {FAMILY_TITLES[cls.family]} | {cls.summary} | {params} | [{cls.paper}]({cls.url}) |"
         )
     rows.append(
-        '| `postprocess="smoothgrad"` / `"vargrad"` | Post-processing | Mean / variance of any method\'s map over '
-        "noisy copies of the input (Smooth Grad-CAM++ = SmoothGrad over `grad_cam_pp`) | `samples`=25, `sigma`=0.15, "
+        '| `noise=Noise("smoothgrad")` / `"smoothgrad_squared"` / `"vargrad"` | Post-processing | Mean, mean of '
+        "squares, or variance of any method's map over noisy copies of the input | `samples`=25, `sigma`=0.15, "
         "`seed`=0 | [Smilkov et al. 2017](https://arxiv.org/abs/1706.03825), "
+        "[Hooker et al. 2019](https://arxiv.org/abs/1806.10758), "
         "[Adebayo et al. 2018](https://arxiv.org/abs/1810.03292) |"
     )
     return "\n".join(rows)
@@ -93,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             import xai_core
 
-            for entry in xai_core.methods():
+            for entry in xai_core.methods.describe():
                 print(f"{entry['name']:<22} {entry['family']:<11} {entry['summary']}")
     return 0
 

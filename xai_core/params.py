@@ -1,7 +1,7 @@
 """Typed hyperparameter declarations and their validation.
 
 A method declares its hyperparameters once, as a tuple of these records. The app renders its form from
-them, the registry exposes them through ``xai_core.methods()``, and ``validate`` turns user input into the
+them, the registry exposes them through ``xai_core.methods.describe()``, and ``validate`` turns user input into the
 resolved parameters (defaults filled in, types coerced, ranges checked) or raises ``ParameterError`` naming the
 parameter, the expected and the actual value.
 """
@@ -9,6 +9,7 @@ parameter, the expected and the actual value.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,11 +35,22 @@ class Param:
         raise NotImplementedError
 
     def describe(self) -> dict[str, Any]:
-        """Plain-data form for the UI, docs and ``xai_core.methods()``."""
+        """Plain-data form for the UI, docs and ``xai_core.methods.describe()``."""
         return {"name": self.name, "type": self.kind, "default": self.default, "help": self.help}
 
     def _fail(self, method: str, expected: str, value: Any) -> ParameterError:
         return ParameterError(f"{method}: parameter '{self.name}' must be {expected}; got {value!r}")
+
+
+def _is_number(value: Any) -> bool:
+    """A real number (Python or NumPy), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _range(low: float | None, high: float | None) -> str:
+    if low is None and high is None:
+        return ""
+    return f" in [{'-inf' if low is None else low}, {'inf' if high is None else high}]"
 
 
 @dataclass(frozen=True)
@@ -51,11 +63,12 @@ class IntParam(Param):
         return "int"
 
     def coerce(self, value: Any, method: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
-            raise self._fail(method, "an integer", value)
+        expected = f"an integer{_range(self.low, self.high)}"
+        if not _is_number(value) or not math.isfinite(value) or int(value) != value:
+            raise self._fail(method, expected, value)
         value = int(value)
         if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
-            raise self._fail(method, f"an integer in [{self.low}, {self.high}]", value)
+            raise self._fail(method, expected, value)
         return value
 
     def describe(self) -> dict[str, Any]:
@@ -72,11 +85,12 @@ class FloatParam(Param):
         return "float"
 
     def coerce(self, value: Any, method: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise self._fail(method, "a finite number", value)
+        expected = f"a finite number{_range(self.low, self.high)}"
+        if not _is_number(value) or not math.isfinite(value):
+            raise self._fail(method, expected, value)
         value = float(value)
         if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
-            raise self._fail(method, f"a number in [{self.low}, {self.high}]", value)
+            raise self._fail(method, expected, value)
         return value
 
     def describe(self) -> dict[str, Any]:
@@ -92,7 +106,7 @@ class ChoiceParam(Param):
         return "choice"
 
     def coerce(self, value: Any, method: str) -> str:
-        if value not in self.choices:
+        if not isinstance(value, str) or value not in self.choices:
             raise self._fail(method, f"one of {list(self.choices)}", value)
         return str(value)
 

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from xai_core.batching import chunks
+from xai_core.extras import COMPLETENESS, PATH, Completeness, PathProfile
 from xai_core.params import ChoiceParam, ParameterError
 from xai_core.targets import Target
 
@@ -273,11 +274,6 @@ def _endpoint_scores(
     return found[1.0], found[0.0]
 
 
-def completeness_gap(attributions: Tensor, f_input: Tensor, f_baseline: Tensor) -> Tensor:
-    """sum(attr) - (f(x) - f(x')) per sample: zero for an exact path method (survey eq. 9)."""
-    return (attributions.flatten(1).sum(1) - (f_input - f_baseline)).detach().cpu()
-
-
 # --- general paths (blur, guided): node k stands for segment [c_k, c_k+1] -----------------------------------------
 
 
@@ -344,13 +340,9 @@ class _Profile(Protocol):
     def f_baseline(self) -> Tensor: ...
 
 
-def record_profile(extras: dict[str, Any], path: _Profile, attributions: Tensor) -> None:
+def record_profile(
+    extras: dict[str, Any], path: _Profile, attributions: Tensor, alpha_star: Tensor | None = None
+) -> None:
     """Completeness gap of ``attributions`` and the path profile (f, |grad| per node) for the app's inspector."""
-    extras["completeness_gap"] = completeness_gap(attributions, path.f_input, path.f_baseline)
-    extras["f_input"] = path.f_input.detach().cpu()
-    extras["f_baseline"] = path.f_baseline.detach().cpu()
-    extras["path"] = {
-        "alphas": path.alphas.cpu(),
-        "scores": path.scores.detach().cpu(),
-        "grad_norms": path.grad_norms.detach().cpu(),
-    }
+    extras[COMPLETENESS] = Completeness.of(attributions, path.f_input, path.f_baseline)
+    extras[PATH] = PathProfile.of(path.alphas, path.scores, path.grad_norms, alpha_star)

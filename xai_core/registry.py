@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TypeVar
 
+from xai_core.params import ParameterError
+
 if TYPE_CHECKING:
     from xai_core.methods.base import Method
 
@@ -24,12 +26,19 @@ def register(cls: M) -> M:
     return cls
 
 
+class UnknownMethodError(ParameterError, KeyError):
+    """A method id that is not registered (a ``ParameterError``, and a ``KeyError`` for lookups)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
 def get(name: str) -> type[Method]:
-    """The method class registered as ``name``; a ``KeyError`` listing the known names otherwise."""
+    """The method class registered as ``name``; an ``UnknownMethodError`` listing the known names otherwise."""
     try:
         return _METHODS[name]
-    except KeyError:
-        raise KeyError(f"unknown method {name!r}; known methods: {sorted(_METHODS)}") from None
+    except (KeyError, TypeError):
+        raise UnknownMethodError(f"unknown method {name!r}; known methods: {sorted(_METHODS)}") from None
 
 
 def all_methods() -> dict[str, type[Method]]:

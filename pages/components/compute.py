@@ -1,16 +1,17 @@
 """The app's cached computations: models in ``st.cache_resource``, predictions and maps in ``st.cache_data``.
 
-Cached functions return plain numpy/Python data (pickled by ``st.cache_data``), never tensors. Cache keys are the
-model id, the image's SHA-256 and the settings; the image and the model themselves are passed as ``_``-prefixed
-arguments, which Streamlit does not hash. Nothing here calls an ``st.*`` element: Streamlit replays elements
-created inside cached functions, and a progress bar made outside one cannot be replayed.
+A map is asked for by an ``xai_core.Request`` (what the user chose) and a target class; it is cached under (model
+id, image SHA-256, ``request.key()``, target), the same key whichever page asks. ``compute_map`` is the one way a
+page gets a map: it looks the cache up first and computes outside the cached function (see ``memo``), so the
+engine's progress callback can drive a progress bar. Cached values are plain data (numpy maps and the engine's
+typed records), never live tensors on a device.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ import streamlit as st
 from PIL import Image
 
 import xai_core
+from pages.components import memo
 
 PREDICTIONS_K = 5
 
@@ -38,18 +40,34 @@ class Prepared:
 
 @dataclass(frozen=True)
 class MapResult:
-    """One computed map, as plain data: safe to pickle into the cache and to keep in session state."""
+    """One computed map with the request that made it and the typed records the method kept beside it."""
 
-    method: str
+    request: xai_core.Request
     map: np.ndarray  # float32 [H, W], reduced by the method's convention, not normalised
-    params: dict[str, Any]
-    postprocess: str | None
-    postprocess_params: dict[str, Any]
     target: int
     kind: str
     reduction: str
     runtime_ms: float
-    settings: dict[str, Any] = field(default_factory=dict)
+    completeness: xai_core.Completeness | None = None
+    path: xai_core.PathProfile | None = None
+    interactions: xai_core.Interactions | None = None
+
+    @property
+    def method(self) -> str:
+        return self.request.method
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.request.params)
+
+    @property
+    def title(self) -> str:
+        return self.request.title
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """What reproduces the map: ``attribute(model, x, Request.from_dict(s["request"]), target=s["target"])``."""
+        return {"request": self.request.to_dict(), "target": [self.target]}
 
 
 @dataclass(frozen=True)
@@ -81,65 +99,45 @@ def prepare(model_name: str, image_sha256: str, _model: Any, _image: Image.Image
     return Prepared(display=display, top_k=[(int(c), str(label), float(p)) for c, label, p in top])
 
 
-def _freeze(params: dict[str, Any]) -> str:
-    return json.dumps(params, sort_keys=True, default=str)
+def map_key(model_name: str, image_sha256: str, request: xai_core.Request, target: int) -> str:
+    """The cache key of a map: the same for every page that asks for it."""
+    return memo.key("map", model_name, image_sha256, request.key(), int(target))
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
-def _compute(
+def cached_map(model_name: str, image: Any, request: xai_core.Request, target: int) -> MapResult | None:
+    """The map if it is already cached (no computation), else None."""
+    found: MapResult | None = memo.lookup(map_key(model_name, image.sha256, request, target))
+    return found
+
+
+def compute_map(
     model_name: str,
-    image_sha256: str,
-    method: str,
-    params_json: str,
-    postprocess: str | None,
-    post_json: str,
+    model: Any,
+    image: Any,
+    request: xai_core.Request,
     target: int,
-    _model: Any,
-    _image: Image.Image,
+    progress: Callable[[float], None] | None = None,
 ) -> MapResult:
-    params = json.loads(params_json)
-    post_params = json.loads(post_json) if postprocess else {}
-    x = _model.preprocess(_image)
-    start = time.perf_counter()
-    result = xai_core.attribute(_model, x, method, target=target, postprocess=postprocess, **params, **post_params)
-    runtime_ms = (time.perf_counter() - start) * 1000.0
-    return MapResult(
-        method=method,
-        map=result.to_maps()[0],
-        params=dict(result.params),
-        postprocess=result.postprocess,
-        postprocess_params=dict(result.postprocess_params),
-        target=int(result.target[0]),
-        kind=result.kind,
-        reduction=result.reduction,
-        runtime_ms=runtime_ms,
-        settings=result.settings(),
-    )
-
-
-@dataclass(frozen=True)
-class Spec:
-    """What to compute for one method: its parameters and the optional SmoothGrad/VarGrad wrapper."""
-
-    method: str
-    params: dict[str, Any]
-    postprocess: str | None = None
-    post_params: dict[str, Any] = field(default_factory=dict)
-
-
-def compute_map(model_name: str, model: Any, image: Any, spec: Spec, target: int) -> MapResult:
-    """The map of ``spec`` for a ``LoadedImage``, cached by (model, image hash, method, params, target).
+    """The map of ``request`` for a ``LoadedImage``, from the cache or computed now (then cached).
 
     Raises whatever ``xai_core.attribute`` raises (``ParameterError`` for bad parameters); failures are not cached.
     """
-    return _compute(
-        model_name,
-        image.sha256,
-        spec.method,
-        _freeze(spec.params),
-        spec.postprocess,
-        _freeze(spec.post_params if spec.postprocess else {}),
-        int(target),
-        model,
-        image.image,
+    key = map_key(model_name, image.sha256, request, target)
+    found: MapResult | None = memo.lookup(key)
+    if found is not None:
+        return found
+    x = model.preprocess(image.image)
+    start = time.perf_counter()
+    result = xai_core.attribute(model, x, request, target=int(target), progress=progress)
+    value = MapResult(
+        request=result.request,
+        map=result.to_maps()[0],
+        target=int(result.target[0]),
+        kind=result.kind,
+        reduction=result.reduction,
+        runtime_ms=(time.perf_counter() - start) * 1000.0,
+        completeness=result.completeness,
+        path=result.path,
+        interactions=result.interactions,
     )
+    return memo.remember(key, value)

@@ -67,7 +67,7 @@ class Report:
 
 
 def report_key(model_name: str, image_sha256: str, item: MapResult, settings: CurveSettings) -> str:
-    map_settings = (item.method, item.params, item.postprocess, item.postprocess_params, item.target)
+    map_settings = (item.request.key(), item.target)
     return memo.key("faithfulness", model_name, image_sha256, map_settings, asdict(settings))
 
 

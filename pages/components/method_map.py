@@ -1,6 +1,6 @@
 """The survey's taxonomy as a map: families (vanilla, integrated, bias, post-processing) and every method.
 
-Methods come from ``xai_core.methods()`` (the registry), so a newly registered method appears here by itself;
+Methods come from ``xai_core.methods.describe()`` (the registry), so a newly registered method appears here by itself;
 the post-processing wrappers come from ``learn_content.POSTPROCESSORS``.
 """
 

@@ -78,8 +78,8 @@ def _describe(params: dict[str, Any]) -> str:
 def settings_json(item: MapResult, provenance: dict[str, Any], display: Display) -> str:
     """The exact settings that reproduce ``item``: model, image, method, parameters, target, seed, and the look.
 
-    ``xai_core.attribute(load_model(model), preprocess(image), **call)`` with ``call`` = method, params (as keyword
-    arguments), target, output, postprocess and postprocess_params gives the same map.
+    ``xai_core.attribute(load_model(model), preprocess(image), Request.from_dict(request), target=target)`` with the
+    record's ``request`` and ``target`` gives the same map.
     """
     look = {"cmap": display.cmap, "alpha": display.alpha, "percentile": display.percentile, "signed": display.signed}
     record = {**provenance, **item.settings, "runtime_ms": round(item.runtime_ms, 1), "display": look}
@@ -107,16 +107,16 @@ def grid(image: np.ndarray, items: Sequence[MapResult | Failure], display: Displ
 def _interaction_panel(image: np.ndarray, interactions: Any, display: Display, index: int) -> None:
     st.caption("Strongest interacting region pairs (Gamma_ij; a pair's whole interaction is 2 Gamma_ij)")
     st.dataframe(
-        [{"region i": i, "region j": j, "Gamma_ij": round(value, 5)} for i, j, value in interactions.top_pairs],
+        [{"region i": i, "region j": j, "Gamma_ij": round(value, 5)} for i, j, value in interactions.top_pairs[0]],
         hide_index=True,
     )
     region = st.selectbox(
         "Interaction map of region",
-        list(range(interactions.matrix.shape[0])),
-        index=interactions.top_pairs[0][0] if interactions.top_pairs else 0,
+        list(range(interactions.matrices[0].shape[0])),
+        index=interactions.top_pairs[0][0][0] if interactions.top_pairs[0] else 0,
         key=state.interaction_region_key(index),
     )
-    spread = viz.normalize(interactions.region_map(region)[None], signed=True, percentile=display.percentile)[0]
+    spread = viz.normalize(interactions.region_map(0, region)[None], signed=True, percentile=display.percentile)[0]
     st.image(viz.overlay(image, spread, alpha=display.alpha, signed=True), caption=f"interactions with region {region}")
 
 
@@ -124,20 +124,17 @@ def _cell(
     image: np.ndarray, item: MapResult, normalised: np.ndarray, display: Display, index: int, provenance: dict[str, Any]
 ) -> None:
     picture = viz.overlay(image, normalised, alpha=display.alpha, cmap=display.cmap, signed=display.signed)
-    title = f"{item.method} + {item.postprocess}" if item.postprocess else item.method
+    title = item.title
     shown = viz.wipe(picture, image, display.split) if display.split < 1.0 else picture
     st.image(shown, caption=title, width="stretch")
-    details = _describe(item.params)
-    if item.postprocess:
-        details += f"; {item.postprocess}: {_describe(item.postprocess_params)}"
-    st.caption(f"{item.runtime_ms:.0f} ms · {details}")
-    completeness = getattr(item, "completeness", None)  # path methods: pathview.PathMapResult
-    if completeness is not None:
-        st.caption(completeness.caption())
-    interactions = getattr(item, "interactions", None)  # integrated_hessians: pairs and a region's map
-    if interactions is not None:
-        _interaction_panel(image, interactions, display, index)
-    stem = f"{title.replace(' + ', '_')}_class{item.target}"
+    st.caption(f"{item.runtime_ms:.0f} ms · {_describe(item.params)}")
+    if item.completeness is not None:
+        st.caption(item.completeness.caption())
+    if item.interactions is not None and item.request.noise is None:  # integrated_hessians: pairs, a region's map
+        _interaction_panel(image, item.interactions, display, index)
+    elif item.interactions is not None:  # one set of regions and pairs per noise draw: nothing single to show
+        st.caption("Region pairs are listed for the plain method, without post-processing.")
+    stem = f"{item.method}{'_' + item.request.noise.mode if item.request.noise else ''}_class{item.target}"
     downloads = (  # (kind, data, MIME type, help)
         ("png", viz.to_png_bytes(picture), "image/png", "The overlay as shown."),
         ("npy", viz.to_npy_bytes(item.map), "application/octet-stream",

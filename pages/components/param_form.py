@@ -1,4 +1,4 @@
-"""Widgets generated from a parameter schema (``xai_core.methods()[i]["params"]``), one per parameter.
+"""Widgets generated from a parameter schema (``xai_core.methods.describe()[i]["params"]``), one per parameter.
 
 int -> slider when the range is small and bounded, number_input otherwise; float -> number_input with range and
 step; choice -> selectbox; bool -> checkbox. Works inside or outside an ``st.form``. The engine validates again, so

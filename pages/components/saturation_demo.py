@@ -66,18 +66,19 @@ def explain(kind: str, x: float, steps: int, rule: str = DEFAULT_RULE) -> Satura
     ig = xai_core.attribute(model, inputs, "integrated_gradients", target=0, baseline="black", steps=steps, rule=rule)
     grad = xai_core.attribute(model, inputs, "saliency", target=0)
     gxi = xai_core.attribute(model, inputs, "input_x_gradient", target=0)
-    path = ig.extras["path"]
+    assert ig.completeness is not None and ig.path is not None  # integrated_gradients records both
+    alphas, scores, grad_norms, _ = ig.path.row(0)
     return Saturation(
         x=float(x),
-        f_input=float(ig.extras["f_input"][0]),
-        f_baseline=float(ig.extras["f_baseline"][0]),
+        f_input=float(ig.completeness.f_input[0]),
+        f_baseline=float(ig.completeness.f_baseline[0]),
         ig=float(ig.attributions.sum()),
-        gap=float(ig.extras["completeness_gap"][0]),
+        gap=float(ig.completeness.gap[0]),
         gradient=float(grad.attributions.sum()),
         gradient_x_input=float(gxi.attributions.sum()),
-        alphas=path["alphas"].numpy(),
-        scores=path["scores"][0].numpy(),
-        grad_norms=path["grad_norms"][0].numpy(),
+        alphas=alphas,
+        scores=scores,
+        grad_norms=grad_norms,
     )
 
 

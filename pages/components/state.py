@@ -64,7 +64,7 @@ def method_param_key(page: str, method: str, param: str) -> str:
 PATH_METHOD = "path.method"  # selectbox: the path method
 PATH_FORM = "path.form"
 PATH_SUBMIT = "path.submit"
-PATH_RESULT = "path.result"  # (model id, image sha256, pathview.PathMapResult) of the last walk, or None
+PATH_RESULT = "path.result"  # (model id, image sha256, compute.MapResult) of the last walk, or None
 PATH_CHART = "path.chart"  # the path profile chart
 
 

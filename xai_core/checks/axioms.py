@@ -24,6 +24,7 @@ from xai_core import registry
 from xai_core.attribution import _module_of, attribute, resolve_layer
 from xai_core.hooks import conv_bn_pairs
 from xai_core.paths import PixelSpace
+from xai_core.request import Request
 
 DEFAULT_TOLERANCE = 0.01
 
@@ -49,12 +50,23 @@ def _not_applicable(axiom: str, method: str, tolerance: float, why: str) -> Axio
     return AxiomResult(axiom, method, float("nan"), tolerance, False, f"not applicable: {why}")
 
 
-def _with_layer(model: Any, method: str, params: dict[str, Any]) -> dict[str, Any]:
+Explainer = str | Request  # a method id (its parameters as keywords) or a whole request
+Targets = int | Sequence[int] | Tensor | None
+
+
+def method_name(method: Explainer) -> str:
+    return method.method if isinstance(method, Request) else method
+
+
+def _with_layer(model: Any, method: Explainer, params: dict[str, Any]) -> dict[str, Any]:
     """``params`` with the CAM layer resolved to a module object, so it still names it inside a wrapping model."""
-    if not registry.get(method).needs_layer:
+    name = method_name(method)
+    if not registry.get(name).needs_layer:
         return params
     module, default = _module_of(model)
-    return {**params, "layer": resolve_layer(module, params.get("layer", default), method)}
+    named = method.layer if isinstance(method, Request) else None
+    chosen = params.get("layer", named or default)
+    return {**params, "layer": resolve_layer(module, chosen, name)}
 
 
 def _relative(difference: Tensor, reference: Tensor) -> float:
@@ -62,16 +74,23 @@ def _relative(difference: Tensor, reference: Tensor) -> float:
 
 
 def completeness(
-    model: Any, inputs: Tensor, method: str, *, tolerance: float = DEFAULT_TOLERANCE, **params: Any
+    model: Any,
+    inputs: Tensor,
+    method: Explainer,
+    *,
+    target: Targets = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+    **params: Any,
 ) -> AxiomResult:
     """max over samples of |sum(attr) - (f(x) - f(x'))| / |f(x) - f(x')|."""
     module, _ = _module_of(model)
-    result = attribute(model, inputs, method, **params)
+    result = attribute(model, inputs, method, target=target, **params)
+    method = result.method
     if result.attributions.shape != inputs.shape:
         return _not_applicable("completeness", method, tolerance, "the map is not in input space")
-    if "completeness_gap" in result.extras and "f_input" in result.extras:
-        gap = result.extras["completeness_gap"]
-        change = result.extras["f_input"] - result.extras["f_baseline"]
+    if result.completeness is not None:
+        gap = result.completeness.gap
+        change = result.completeness.f_input - result.completeness.f_baseline
         detail = "gap reported by the method against its own baseline"
     else:
         x = inputs.to(result.attributions.device)
@@ -97,18 +116,18 @@ class _IgnoreRegion(nn.Module):
 
 
 def dummy_sensitivity(
-    model: Any, inputs: Tensor, method: str, *, tolerance: float = 1e-6, **params: Any
+    model: Any, inputs: Tensor, method: Explainer, *, target: Targets = None, tolerance: float = 1e-6, **params: Any
 ) -> AxiomResult:
     """Attribution mass inside a region the model provably ignores (the left quarter), relative to the total."""
     module, _ = _module_of(model)
     keep = torch.ones_like(inputs[:1])
     keep[..., : inputs.shape[-1] // 4] = 0.0
     wrapped = _IgnoreRegion(module, keep.to(next(module.parameters()).device)).eval()
-    result = attribute(wrapped, inputs, method, **_with_layer(model, method, params))
+    result = attribute(wrapped, inputs, method, target=target, **_with_layer(model, method, params))
     maps = torch.as_tensor(result.to_maps()).abs()
     inside = maps[..., : inputs.shape[-1] // 4].flatten(1).sum(1)
     value = float((inside / maps.flatten(1).sum(1).clamp(min=1e-12)).max())
-    return _result("dummy_sensitivity", method, value, tolerance, "share of |attribution| on ignored pixels")
+    return _result("dummy_sensitivity", result.method, value, tolerance, "share of |attribution| on ignored pixels")
 
 
 def fold_batch_norm(model: nn.Module, sample: Tensor) -> nn.Module:
@@ -133,22 +152,24 @@ def fold_batch_norm(model: nn.Module, sample: Tensor) -> nn.Module:
 
 
 def implementation_invariance(
-    model: Any, inputs: Tensor, method: str, *, tolerance: float = 1e-3, **params: Any
+    model: Any, inputs: Tensor, method: Explainer, *, target: Targets = None, tolerance: float = 1e-3, **params: Any
 ) -> AxiomResult:
     """Relative difference between the maps of the model and of its batch-norm-folded twin."""
     module, _ = _module_of(model)
     sample = inputs.to(next(module.parameters()).device)
     pairs = len(conv_bn_pairs(module, sample))
     if pairs == 0:
-        return _not_applicable("implementation_invariance", method, tolerance, "no conv -> batch norm pair to fold")
+        return _not_applicable(
+            "implementation_invariance", method_name(method), tolerance, "no conv -> batch norm pair to fold"
+        )
     twin = fold_batch_norm(module, sample)
     params = _with_layer(model, method, params)
-    original = attribute(module, inputs, method, **params)
+    original = attribute(module, inputs, method, target=target, **params)
     if "layer" in params:  # the same layer in the twin, by name
         params["layer"] = twin.get_submodule(next(n for n, m in module.named_modules() if m is params["layer"]))
     folded = attribute(twin, inputs, method, target=original.target, **params)
     value = _relative(folded.attributions - original.attributions, original.attributions)
-    return _result("implementation_invariance", method, value, tolerance, f"{pairs} batch norms folded")
+    return _result("implementation_invariance", original.method, value, tolerance, f"{pairs} batch norms folded")
 
 
 class _Combination(nn.Module):
@@ -163,16 +184,19 @@ class _Combination(nn.Module):
 def linearity(
     model: Any,
     inputs: Tensor,
-    method: str,
+    method: Explainer,
     *,
+    target: Targets = None,
     weights: Sequence[float] = (0.7, 0.3),
     seed: int = 0,
     tolerance: float = 1e-3,
     **params: Any,
 ) -> AxiomResult:
     """attr(a f + b g) vs a attr(f) + b attr(g), with g a copy of f whose weights are perturbed (seeded)."""
-    if registry.get(method).needs_layer:
-        return _not_applicable("linearity", method, tolerance, "a layer map of f says nothing about a f + b g")
+    if registry.get(method_name(method)).needs_layer:
+        return _not_applicable(
+            "linearity", method_name(method), tolerance, "a layer map of f says nothing about a f + b g"
+        )
     module, _ = _module_of(model)
     other = copy.deepcopy(module)
     generator = torch.Generator().manual_seed(seed)
@@ -181,13 +205,13 @@ def linearity(
             noise = torch.randn(parameter.shape, generator=generator).to(parameter)
             parameter.add_(0.1 * parameter.abs().mean() * noise)
     a, b = weights
-    first = attribute(module, inputs, method, **params)
+    first = attribute(module, inputs, method, target=target, **params)
     target = first.target
     second = attribute(other, inputs, method, target=target, **params)
     combined = attribute(_Combination(module, other, a, b).eval(), inputs, method, target=target, **params)
     expected = a * first.attributions + b * second.attributions
     value = _relative(combined.attributions - expected, expected)
-    return _result("linearity", method, value, tolerance, f"a={a}, b={b}")
+    return _result("linearity", first.method, value, tolerance, f"a={a}, b={b}")
 
 
 class _MirrorSymmetric(nn.Module):
@@ -200,24 +224,24 @@ class _MirrorSymmetric(nn.Module):
 
 
 def symmetry_preservation(
-    model: Any, inputs: Tensor, method: str, *, tolerance: float = 1e-3, **params: Any
+    model: Any, inputs: Tensor, method: Explainer, *, target: Targets = None, tolerance: float = 1e-3, **params: Any
 ) -> AxiomResult:
     """How far the map of a flip-symmetric model on a mirror-symmetric input is from its own mirror image."""
-    if registry.get(method).needs_layer:
-        return _not_applicable("symmetry_preservation", method, tolerance, "the layer runs twice per forward here")
+    name = method_name(method)
+    if registry.get(name).needs_layer:
+        return _not_applicable("symmetry_preservation", name, tolerance, "the layer runs twice per forward here")
     module, _ = _module_of(model)
     symmetric_input = 0.5 * (inputs + inputs.flip(-1))
-    maps = attribute(_MirrorSymmetric(module).eval(), symmetric_input, method, **params).attributions
+    maps = attribute(_MirrorSymmetric(module).eval(), symmetric_input, method, target=target, **params).attributions
     value = _relative(maps - maps.flip(-1), maps)
-    return _result("symmetry_preservation", method, value, tolerance, "mirror-symmetric model, input and baseline")
+    return _result("symmetry_preservation", name, value, tolerance, "mirror-symmetric model, input and baseline")
 
 
-def check_axioms(model: Any, inputs: Tensor, method: str, **params: Any) -> list[AxiomResult]:
+def check_axioms(
+    model: Any, inputs: Tensor, method: Explainer, *, target: Targets = None, **params: Any
+) -> list[AxiomResult]:
     """Every axiom above for one method, each with its default tolerance."""
     return [
-        completeness(model, inputs, method, **params),
-        dummy_sensitivity(model, inputs, method, **params),
-        implementation_invariance(model, inputs, method, **params),
-        linearity(model, inputs, method, **params),
-        symmetry_preservation(model, inputs, method, **params),
+        check(model, inputs, method, target=target, **params)
+        for check in (completeness, dummy_sensitivity, implementation_invariance, linearity, symmetry_preservation)
     ]

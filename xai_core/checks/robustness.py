@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from torch import Tensor
 from xai_core.attribution import _module_of, attribute
 from xai_core.hooks import smooth_activations
 from xai_core.paths import PixelSpace
+from xai_core.request import Request
 from xai_core.targets import Target
 
 
@@ -39,14 +41,22 @@ class SensitivityResult:
 
 
 def max_sensitivity(
-    model: Any, inputs: Tensor, method: str, *, radius: float = 0.02, samples: int = 8, seed: int = 0, **params: Any
+    model: Any,
+    inputs: Tensor,
+    method: str | Request,
+    *,
+    target: int | Sequence[int] | Tensor | None = None,
+    radius: float = 0.02,
+    samples: int = 8,
+    seed: int = 0,
+    **params: Any,
 ) -> SensitivityResult:
     """Max relative change of the map under ``samples`` uniform perturbations of L_inf radius ``radius``
-    (in pixel units for a wrapper), with the target fixed to the unperturbed prediction."""
+    (in pixel units for a wrapper), with the target fixed to the given one (the unperturbed prediction if None)."""
     if radius <= 0 or samples < 1:
         raise ValueError(f"radius must be > 0 and samples >= 1; got radius={radius}, samples={samples}")
     space = PixelSpace.of(model)
-    original = attribute(model, inputs, method, **params)
+    original = attribute(model, inputs, method, target=target, **params)
     device = original.attributions.device
     pixels = space.to_pixels(inputs.to(device))
     generator = torch.Generator().manual_seed(seed)
@@ -60,7 +70,7 @@ def max_sensitivity(
     ).attributions.reshape(samples, batch, -1)
     reference = original.attributions.reshape(1, batch, -1)
     change = (perturbed - reference).norm(dim=2) / reference.norm(dim=2).clamp(min=1e-12)
-    return SensitivityResult(method, radius, change.max(dim=0).values.cpu().numpy())
+    return SensitivityResult(original.method, radius, change.max(dim=0).values.cpu().numpy())
 
 
 @dataclass(frozen=True)
@@ -98,8 +108,9 @@ def _compare(original: Tensor, other: Tensor, k: int) -> tuple[np.ndarray, np.nd
 def fragility_attack(
     model: Any,
     inputs: Tensor,
-    method: str,
+    method: str | Request,
     *,
+    target: int | Sequence[int] | Tensor | None = None,
     epsilon: float = 8 / 255,
     steps: int = 20,
     top_k: int = 1000,
@@ -112,18 +123,18 @@ def fragility_attack(
         raise ValueError(f"epsilon > 0, steps >= 1 and top_k >= 1 required; got {epsilon}, {steps}, {top_k}")
     module, _ = _module_of(model)
     space = PixelSpace.of(model)
-    original = attribute(model, inputs, method, **params)
+    original = attribute(model, inputs, method, target=target, **params)
     x = inputs.to(original.attributions.device).detach()
     maps0 = torch.as_tensor(original.to_maps()).abs()
     k = min(top_k, maps0[0].numel())
     top = _top_k_mask(maps0, k).to(x.device).view_as(maps0)
-    target = Target(original.target, "logit")
+    score = Target(original.target, "logit")
     pixels0 = space.to_pixels(x)
     pixels, step = pixels0.clone(), epsilon / max(1, steps // 4)
     for _ in range(steps):
         candidate = pixels.clone().requires_grad_(True)
         with torch.enable_grad(), smooth_activations(beta):
-            scores = target(module(space.to_model(candidate)))
+            scores = score(module(space.to_model(candidate)))
             (grad,) = torch.autograd.grad(scores.sum(), candidate, create_graph=True)
             saliency = grad.abs().sum(1)  # the surrogate map of the attacked features
             (direction,) = torch.autograd.grad((saliency * top).sum(), candidate)
@@ -142,6 +153,7 @@ def fragility_attack(
     fixed = {"target": original.target, **params}
     attacked = torch.as_tensor(attribute(model, attacked_inputs, method, **fixed).to_maps()).abs()
     randomised = torch.as_tensor(attribute(model, random_inputs, method, **fixed).to_maps()).abs()
+    method = original.method
     with torch.inference_mode():
         kept = (module(attacked_inputs).argmax(1).cpu() == original.target).numpy()
     intersection, correlation = _compare(maps0, attacked, k)

@@ -39,6 +39,7 @@ def sweep(
     param: str,
     values: Sequence[Any],
     *,
+    target: int | Sequence[int] | Tensor | None = None,
     reference: Any = None,
     faithfulness: bool = False,
     faithfulness_steps: int = 20,
@@ -51,7 +52,7 @@ def sweep(
     reference = values[-1] if reference is None else reference
     if reference not in values:
         raise ValueError(f"reference {reference!r} must be one of the swept values {list(values)}")
-    first = attribute(model, inputs, method, **{**params, param: values[0]})
+    first = attribute(model, inputs, method, target=target, **{**params, param: values[0]})
     target = first.target
     maps, seconds, insertion, deletion = [], [], [], []
     for i, value in enumerate(values):

@@ -40,10 +40,21 @@ class Context:
         if self.progress is not None:
             self.progress(min(1.0, max(0.0, fraction)))
 
-    def for_batch(self, target: Target) -> Context:
-        """The same context for an expanded or sliced batch (noise samples, path points)."""
+    def for_batch(self, target: Target, *, extras: dict[str, Any] | None = None) -> Context:
+        """The same context for an expanded or sliced batch (noise samples, path points).
+
+        ``extras`` gives the batch its own record (SmoothGrad keeps every noise chunk's); by default it is shared.
+        """
         return Context(
-            self.model, target, self.layer, self.generator, self.chunk_size, None, self.extras, self.space, self.wrapper
+            self.model,
+            target,
+            self.layer,
+            self.generator,
+            self.chunk_size,
+            None,
+            self.extras if extras is None else extras,
+            self.space,
+            self.wrapper,
         )
 
 
@@ -59,6 +70,9 @@ class Method:
     reduction: ClassVar[Reduction] = "max_abs"
     needs_layer: ClassVar[bool] = False
     summary: ClassVar[str] = ""  # one line for the README table and the app
+    # Typed records kept beside the map (``xai_core.extras``: "completeness", "path", "interactions"); the app
+    # offers the path inspector for methods that record a path. A contract test checks each method keeps its word.
+    records: ClassVar[tuple[str, ...]] = ()
 
     def compute(self, inputs: Tensor, ctx: Context, **params: Any) -> Tensor:
         """Return the map for ``inputs`` ``[B, C, H, W]``: same shape (pixel) or ``[B, 1, H, W]`` (cam)."""
@@ -75,5 +89,6 @@ class Method:
             "kind": cls.kind,
             "reduction": cls.reduction,
             "needs_layer": cls.needs_layer,
+            "records": list(cls.records),
             "params": [p.describe() for p in cls.params],
         }

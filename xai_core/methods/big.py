@@ -33,6 +33,7 @@ STEPS = IntParam("steps", 50, "path nodes of the integral from the boundary poin
 @register
 class BoundaryIntegratedGradients(Method):
     name = "big"
+    records = ("completeness", "path")
     family = "integrated"
     paper = "Wang, Fredrikson, Datta. Robust Models Are More Interpretable Because Attributions Look Normal. ICML 2022"
     url = "https://arxiv.org/abs/2103.11257"

@@ -110,6 +110,7 @@ def blur_path(inputs: Tensor, ctx: Context, params: dict[str, Any], *, keep_grad
 @register
 class BlurIG(Method):
     name = "blur_ig"
+    records = ("completeness", "path")
     family = "integrated"
     paper = "Xu, Venugopalan, Sundararajan. Attribution in Scale and Space. CVPR 2020"
     url = "https://arxiv.org/abs/2004.03383"

@@ -21,10 +21,11 @@ import torch
 from torch import Tensor, nn
 
 from xai_core.batching import chunks
+from xai_core.extras import COMPLETENESS, Completeness
 from xai_core.methods._adversarial import scores_at
 from xai_core.methods.base import Context, Method
 from xai_core.params import ChoiceParam, IntParam, ParameterError
-from xai_core.paths import completeness_gap, gradients_at
+from xai_core.paths import gradients_at
 from xai_core.registry import register
 from xai_core.targets import Target
 
@@ -127,6 +128,7 @@ def _mean_reference_score(ctx: Context, refs: Tensor, index: Tensor) -> Tensor:
 @register
 class ExpectedGradients(Method):
     name = "expected_gradients"
+    records = ("completeness",)
     family = "integrated"
     paper = (
         "Erion, Janizek, Sturmfels, Lundberg, Lee. Improving performance of deep learning models with axiomatic "
@@ -151,7 +153,6 @@ class ExpectedGradients(Method):
             ctx.model, inputs, ctx.target, refs, alphas, index, ctx.chunk_size, progress=ctx.report
         )
         f_baseline = _mean_reference_score(ctx, refs, index).to(f_input.device)
-        ctx.extras["completeness_gap"] = completeness_gap(attributions, f_input, f_baseline)
-        ctx.extras["f_input"], ctx.extras["f_baseline"] = f_input.cpu(), f_baseline.cpu()
+        ctx.extras[COMPLETENESS] = Completeness.of(attributions, f_input, f_baseline)
         ctx.extras["reference_index"] = index.T.clone()
         return attributions

@@ -2,7 +2,7 @@
 
 For a piecewise-linear, positively homogeneous network (ReLU, conv, linear, eval-mode batch norm)
 f(x) = grad_x f . x + sum_l grad_{b_l} f . b_l exactly; the raw gap of that identity is reported in
-``extras["completeness_gap"]`` (ReLU6 clips at 6, an implicit bias, so Lite0 has a small nonzero gap).
+``Attribution.completeness`` (ReLU6 clips at 6, an implicit bias, so Lite0 has a small nonzero gap).
 The map is S(x) = psi(grad_x f * x) + sum_l sum_c psi(grad_b f * b)_l,c with psi = |.|, min-max rescaling and
 bilinear upsampling, only for layers with spatial structure (the paper drops fully connected biases).
 """
@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from xai_core.extras import COMPLETENESS, Completeness
 from xai_core.hooks import capture_biases
 from xai_core.methods.base import Context, Method
 from xai_core.params import ChoiceParam
@@ -40,6 +41,7 @@ def _rescaled_channel_sum(term: Tensor, per_channel: bool) -> Tensor:
 @register
 class FullGrad(Method):
     name = "fullgrad"
+    records = ("completeness",)
     family = "bias"
     paper = "Srinivas, Fleuret. Full-Gradient Representation for Neural Network Visualization. NeurIPS 2019"
     url = "https://arxiv.org/abs/1905.00780"
@@ -78,5 +80,7 @@ class FullGrad(Method):
                 saliency = saliency + F.interpolate(
                     layer_map, size=size, mode="bilinear", align_corners=not per_channel
                 )
-        ctx.extras["completeness_gap"] = (scores.detach() - explained.detach()).cpu()
+        # FullGrad's completeness (its eq. 2): f(x) = sum of the input and bias terms, with no baseline (f(x') = 0).
+        f_input = scores.detach().double().cpu()
+        ctx.extras[COMPLETENESS] = Completeness(explained.detach().double().cpu() - f_input, f_input, 0 * f_input)
         return saliency.detach()

@@ -2,7 +2,7 @@
 
 With the class score passed through exp, the higher derivatives reduce to powers of the first one:
 alpha_ij^k = g^2 / (2 g^2 + sum_ab A_ab^k g^3), w_k = sum_ij alpha_ij^k relu(g_ij^k).
-Smooth Grad-CAM++ (Omeiza et al. 2019) is ``postprocess="smoothgrad"`` over this method.
+SmoothGrad over this method is ``noise=Noise("smoothgrad")``; Smooth Grad-CAM++ (Omeiza et al. 2019) differs.
 """
 
 from __future__ import annotations

@@ -101,6 +101,7 @@ def guided_path(inputs: Tensor, ctx: Context, params: dict[str, Any], *, keep_gr
 @register
 class GuidedIG(Method):
     name = "guided_ig"
+    records = ("completeness", "path")
     family = "integrated"
     paper = "Kapishnikov, Venugopalan, Avci, Wedin, Terry, Bolukbasi. Guided Integrated Gradients. CVPR 2021"
     url = "https://arxiv.org/abs/2106.09788"

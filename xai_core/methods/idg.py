@@ -85,6 +85,7 @@ def tree_scores(labels: list[np.ndarray], delta: Tensor, gbar: Tensor, features:
 @register
 class IntegratedDirectionalGradients(Method):
     name = "idg"
+    records = ("completeness", "path")
     family = "integrated"
     paper = (
         "Sikdar, Bhattacharya, Heese. Integrated Directional Gradients: Feature Interaction Attribution for "

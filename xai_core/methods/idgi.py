@@ -88,6 +88,7 @@ def important_direction_sum(gradients: Tensor, end_scores: Tensor) -> Tensor:
 @register
 class IDGI(Method):
     name = "idgi"
+    records = ("completeness", "path")
     family = "integrated"
     paper = "Yang, Wang, Bilgic. IDGI: A Framework to Eliminate Explanation Noise from Integrated Gradients. CVPR 2023"
     url = "https://arxiv.org/abs/2303.14242"

@@ -43,6 +43,7 @@ def straight_path(
 @register
 class IntegratedGradients(Method):
     name = "integrated_gradients"
+    records = ("completeness", "path")
     family = "integrated"
     paper = "Sundararajan, Taly, Yan. Axiomatic Attribution for Deep Networks. ICML 2017"
     url = "https://arxiv.org/abs/1703.01365"

@@ -20,12 +20,11 @@ derivatives almost everywhere; as the paper does, ``smooth_relu`` evaluates f wi
 and ReLU6 / hardtanh(lo, hi) by hi - softplus(hi - lo - softplus(x - lo)), through a thread-local function mode
 (the model is not touched). Gamma then explains the smoothed model; ``f_input``/``f_baseline`` are its values.
 A model whose output jumps within a few percent of the path from x' (saturation) needs many more steps, as IG does:
-watch ``completeness_gap``. Cost: R double backprops per node, so steps x R times a gradient.
+watch ``Attribution.completeness``. Cost: R double backprops per node, so steps x R times a gradient.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import replace
 from functools import partial
@@ -37,6 +36,7 @@ import torch
 from torch import Tensor
 
 from xai_core.batching import chunks
+from xai_core.extras import COMPLETENESS, INTERACTIONS, Completeness, Interactions
 from xai_core.hooks import smooth_activations
 from xai_core.methods.base import Context, Method
 from xai_core.methods.integrated_gradients import BLUR_SIGMA, SEED
@@ -137,7 +137,7 @@ def sample_interactions(ctx: Context, x: Tensor, x0: Tensor, labels: Tensor, tar
         "region_ig": region_ig,
         "top_pairs": [(int(i[k]), int(j[k]), float(gamma[i[k], j[k]])) for k in top],
         "row_gap": (gamma.sum(1) - region_ig).abs().max(),
-        "completeness_gap": gamma.sum() - (f_input - f_baseline),
+        "gap": gamma.sum() - (f_input - f_baseline),
         "f_input": f_input,
         "f_baseline": f_baseline,
         "map": (gamma.sum(1) / masks.sum(1).double().cpu())[labels.cpu()],  # row sum spread over the region
@@ -147,6 +147,7 @@ def sample_interactions(ctx: Context, x: Tensor, x0: Tensor, labels: Tensor, tar
 @register
 class IntegratedHessians(Method):
     name = "integrated_hessians"
+    records = ("completeness", "interactions")
     family = "integrated"
     paper = (
         "Janizek, Sturmfels, Lee. Explaining Explanations: Axiomatic Feature Interactions for Deep Networks. JMLR 2021"
@@ -169,19 +170,12 @@ class IntegratedHessians(Method):
                 found.append(
                     sample_interactions(part, inputs[s : s + 1], baseline[s : s + 1], labels[s], one, params["steps"])
                 )
-        for key in ("interactions", "region_ig", "top_pairs"):  # lists: R differs between images with superpixels
-            ctx.extras[key] = [f[key] for f in found]
-        for key in ("row_gap", "completeness_gap", "f_input", "f_baseline"):
-            ctx.extras[key] = torch.stack([f[key] for f in found])
-        ctx.extras.update(regions=labels.cpu(), smoothed_activations=mode.replaced)
+        ctx.extras[INTERACTIONS] = Interactions(  # tuples: R differs between images with superpixels
+            tuple(f["interactions"] for f in found), labels.cpu(), tuple(tuple(f["top_pairs"]) for f in found)
+        )
+        gap, f_input, f_baseline = (torch.stack([f[k] for f in found]) for k in ("gap", "f_input", "f_baseline"))
+        ctx.extras[COMPLETENESS] = Completeness(gap, f_input, f_baseline)
+        ctx.extras["region_ig"] = [f["region_ig"] for f in found]
+        ctx.extras["row_gap"] = torch.stack([f["row_gap"] for f in found])
+        ctx.extras["smoothed_activations"] = mode.replaced
         return torch.stack([f["map"] for f in found]).unsqueeze(1).to(inputs)
-
-
-def interaction_map(extras: Mapping[str, Any], sample: int, region: int) -> np.ndarray:
-    """``[H, W]``: Gamma[region, r] painted over every region r, 0 on ``region`` itself (its main effect,
-    the diagonal Gamma[region, region], would swamp the colour scale)."""
-    gamma, labels = extras["interactions"][sample].clone(), extras["regions"][sample]
-    if not 0 <= region < gamma.shape[0]:
-        raise ValueError(f"region must lie in [0, {gamma.shape[0] - 1}]; got {region}")
-    gamma[region, region] = 0.0
-    return gamma[region][labels].numpy()

@@ -29,7 +29,6 @@ from xai_core.params import ChoiceParam, FloatParam, IntParam, ParameterError
 from xai_core.paths import (
     RULES,
     baseline_param,
-    completeness_gap,
     integrate_straight_path,
     make_baseline,
     quadrature,
@@ -55,6 +54,7 @@ def split_point(scores: Tensor, f_input: Tensor, f_baseline: Tensor, phi: float)
 @register
 class SplitIG(Method):
     name = "split_ig"
+    records = ("completeness", "path")
     family = "integrated"
     paper = "Miglani, Kokhlikyan, Alsallakh, Martin, Reblitz-Richardson. Investigating Saturation Effects in IG. 2020"
     url = "https://arxiv.org/abs/2010.12697"
@@ -85,8 +85,7 @@ class SplitIG(Method):
         delta = (inputs - baseline).double()
         non_saturated, saturated = (delta * before_split).to(inputs.dtype), (delta * after_split).to(inputs.dtype)
         alpha_star = torch.where(split < len(weights), alphas[split.clamp(max=len(weights) - 1)], 1.0)
-        record_profile(ctx.extras, path, path.attributions)
-        ctx.extras["completeness_gap"] = completeness_gap(non_saturated + saturated, path.f_input, path.f_baseline)
+        # The gap is that of the whole path (the map plus its saturated part), which is IG's own.
+        record_profile(ctx.extras, path, non_saturated + saturated, alpha_star=alpha_star)
         ctx.extras["saturated"] = saturated.detach().cpu()
-        ctx.extras["alpha_star"] = ctx.extras["path"]["alpha_star"] = alpha_star.cpu()
         return non_saturated

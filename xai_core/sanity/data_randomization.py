@@ -59,7 +59,7 @@ def data_randomization(
     """Compare ``method``'s maps of the true-label and the permuted-label digits CNN.
 
     Args:
-        method: a registry id (see ``xai_core.methods()``); CAM methods use the CNN's last conv by default.
+        method: a registry id (see ``xai_core.methods.describe()``); CAM methods use the CNN's last conv by default.
         images: the first ``images`` digits of the seeded test split, or a tensor ``[B, 3, 32, 32]``.
         seed: the split, the models' training (``train_digits_cnn``) and the label permutation.
         target: class per image explained in both models; ``None`` means the true-label model's prediction.

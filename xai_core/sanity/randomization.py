@@ -175,7 +175,7 @@ def model_randomization(
     Args:
         model: a wrapper from ``xai_core.load_model`` or an ``nn.Module``; it is deep-copied, never changed.
         inputs: ``[B, C, H, W]`` images in the model's input space.
-        method: a registry id (see ``xai_core.methods()``).
+        method: a registry id (see ``xai_core.methods.describe()``).
         target: the class explained at every step; ``None`` means the trained model's prediction.
         mode: ``"cascading"`` (re-initialise layers cumulatively from the logits down) or ``"independent"``
             (one layer at a time, the others trained).
@@ -183,7 +183,7 @@ def model_randomization(
         seed: layer ``i`` (top-down position) is re-initialised with seed ``seed + i``.
         similarity: names from ``similarity.MEASURES``.
         progress: called with the fraction done after the original map and after each layer.
-        **params: passed to ``attribute`` (method hyperparameters, ``layer=``, ``output=``, ``postprocess=``, ...).
+        **params: passed to ``attribute`` (method hyperparameters, ``layer=``, ``output=``, ``noise=``, ...).
 
     Returns:
         A ``RandomizationResult``; ``similarity_table()`` gives the curves of the paper's figures.

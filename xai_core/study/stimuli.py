@@ -21,6 +21,7 @@ from xai_core.study.spec import Stimulus
 
 if TYPE_CHECKING:
     from xai_core.models import ModelWrapper
+    from xai_core.request import Request
 
 
 def _pil(image: Image.Image | LoadedImage, index: int) -> Image.Image:
@@ -34,7 +35,7 @@ def _pil(image: Image.Image | LoadedImage, index: int) -> Image.Image:
 def build_stimuli(
     model: ModelWrapper,
     images: Sequence[Image.Image | LoadedImage],
-    methods: Sequence[str],
+    methods: Sequence[str | Request],
     params: Mapping[str, Mapping[str, Any]] | None = None,
     *,
     target: int | None = None,
@@ -49,9 +50,9 @@ def build_stimuli(
     Args:
         model: a wrapper from ``xai_core.load_model`` (or any ``ModelWrapper``): preprocessing, labels, display.
         images: PIL images or ``LoadedImage`` records.
-        methods: registry ids; each must appear once.
-        params: per-method keyword arguments for ``xai_core.attribute`` (hyperparameters, ``layer``,
-            ``postprocess``), e.g. ``{"integrated_gradients": {"steps": 32}}``.
+        methods: registry ids or ``Request`` records (a method with its parameters, noise and layer); each method
+            must appear once.
+        params: hyperparameters of the methods given by id, e.g. ``{"integrated_gradients": {"steps": 32}}``.
         target: the class every map explains; ``None`` explains each image's predicted class.
         output: ``"logit"`` or ``"probability"``.
         alpha / cmap / percentile: the overlay's look (``viz.overlay``, ``viz.normalize``), stored in the settings.
@@ -60,14 +61,19 @@ def build_stimuli(
     # torch is imported here, not at module level: storage, participation and analysis never need it.
     from xai_core.attribution import attribute
     from xai_core.models import ModelWrapper
+    from xai_core.request import Request
 
     if not isinstance(model, ModelWrapper):
         raise StudyError(f"model must be a ModelWrapper (xai_core.load_model); got {type(model).__name__}")
-    if not methods or len(set(methods)) != len(methods):
-        raise StudyError(f"methods must be distinct and non-empty; got {list(methods)}")
-    extra = sorted(set(params or {}) - set(methods))
+    names = [m.method if isinstance(m, Request) else m for m in methods]
+    if not names or len(set(names)) != len(names):
+        raise StudyError(f"methods must be distinct and non-empty; got {names}")
+    extra = sorted(set(params or {}) - {m for m in methods if isinstance(m, str)})
     if extra:
-        raise StudyError(f"params names methods {extra} that are not in methods {list(methods)}")
+        raise StudyError(f"params names methods {extra} that are not in methods {names} (given by id)")
+    requests = [
+        m if isinstance(m, Request) else Request.create(m, (params or {}).get(m, {}), output=output) for m in methods
+    ]
     out: list[Stimulus] = []
     total = len(images) * len(methods)
     for index, raw in enumerate(images):
@@ -77,13 +83,12 @@ def build_stimuli(
         explained = predicted if target is None else int(target)
         display = model.to_display(x)[0]
         digest = image_hash(picture)
-        for method in methods:
-            kwargs = dict((params or {}).get(method, {}))
-            result = attribute(model, x, method, target=explained, output=output, **kwargs)
+        for request in requests:
+            result = attribute(model, x, request, target=explained)
+            method = request.method
             shown = viz.normalize(result.to_maps()[0], percentile=percentile)
             settings = {
                 **result.settings(),
-                "layer": str(kwargs["layer"]) if "layer" in kwargs else None,
                 "seed": result.seed,
                 "model": {"name": model.name, "source": model.source},
                 "image_hash": digest,
