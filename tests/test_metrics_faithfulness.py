@@ -284,16 +284,24 @@ def test_low_resolution_maps_are_upsampled() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"substrate": "white"}, r"substrate must be one of \['blur', 'black', 'mean', 'noise'\]"),
-        ({"granularity": "region"}, r"granularity must be one of \['pixel', 'patch', 'superpixel'\]; got 'region'"),
-        ({"steps": 0}, r"steps must be a positive integer; got 0"),
-        ({"chunk_size": 0}, r"chunk_size must be at least 1 or None; got 0"),
-        ({"output": "softmax"}, r"output must be one of \['logit', 'probability'\]; got 'softmax'"),
+        ({"substrate": "white"}, r"'substrate' must be one of \['blur', 'black', 'mean', 'noise'\]; got 'white'"),
+        ({"granularity": "region"}, r"'granularity' must be one of \['pixel', 'patch', 'superpixel'\]; got 'region'"),
+        ({"steps": 0}, r"insertion: parameter 'steps' must be an integer in \[1, 10000\]; got 0"),
+        ({"sigma": 0.0}, r"insertion: parameter 'sigma' must be a number in \[0.5, 50.0\]; got 0.0"),
+        ({"output": "softmax"}, r"parameter 'output' must be one of \['probability', 'logit'\]; got 'softmax'"),
+        ({"stpes": 10}, r"insertion: unknown parameter\(s\) \['stpes'\]"),
     ],
-)
-def test_bad_arguments_are_named(kwargs: dict, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+)  # fmt: skip
+def test_bad_settings_are_parameter_errors_naming_the_setting_range_and_value(kwargs: dict, message: str) -> None:
+    with pytest.raises(xai_core.ParameterError, match=message):
         metrics.insertion(BoxModel(), box_images(), oracle_maps(), **kwargs)
+
+
+def test_bad_run_options_are_named() -> None:
+    with pytest.raises(ValueError, match=r"chunk_size must be at least 1 or None; got 0"):
+        metrics.insertion(BoxModel(), box_images(), oracle_maps(), chunk_size=0)
+    with pytest.raises(ValueError, match=r"order must be one of \['morf', 'lerf'\]; got 'up'"):
+        metrics.deletion(BoxModel(), box_images(), oracle_maps(), order="up")
 
 
 def test_map_batch_must_match() -> None:

@@ -63,17 +63,17 @@ def test_energy_pointing_game_exact() -> None:
     assert metrics.energy_pointing_game(-np.ones((4, 4)), [(0, 0, 2, 2)]).value == 0.0
 
 
-def test_extended_pointing_game_curve_by_hand() -> None:
+def test_extended_pointing_precision_curve_by_hand() -> None:
     m = np.array([[4.0, 3.0, 2.0, 1.0]])  # total energy 10; boxes cover columns 0 and 2
-    curve = metrics.extended_pointing_game(m, [[(0, 0, 1, 1), (2, 0, 3, 1)]], points=5)
+    curve = metrics.extended_pointing_precision(m, [[(0, 0, 1, 1), (2, 0, 3, 1)]], points=5)
     np.testing.assert_allclose(curve.fractions, [0.0, 0.25, 0.5, 0.75, 1.0])
     # p*10 = 0, 2.5, 5, 7.5, 10 -> smallest top sets {4}, {4}, {4,3}, {4,3,2}, {4,3,2,1}
     np.testing.assert_array_equal(curve.counts, [[1, 1, 2, 3, 4]])
     np.testing.assert_allclose(curve.scores, [[1.0, 1.0, 0.5, 2 / 3, 0.5]])
     expected_auc = 0.25 * ((1 + 1) / 2 + (1 + 0.5) / 2 + (0.5 + 2 / 3) / 2 + (2 / 3 + 0.5) / 2)
     np.testing.assert_allclose(curve.auc, [expected_auc])
-    assert curve.higher_is_better and curve.name == "extended_pointing_game"
-    exact = metrics.extended_pointing_game(np.array([[3.0, 0.0, 7.0, 0.0]]), [(2, 0, 4, 1)], points=11)
+    assert curve.higher_is_better and curve.name == "extended_pointing_precision"
+    exact = metrics.extended_pointing_precision(np.array([[3.0, 0.0, 7.0, 0.0]]), [(2, 0, 4, 1)], points=11)
     # p = 0.7 needs exactly the 7 (no rounding slip to two pixels); zeros never join the set.
     assert exact.counts[0].tolist() == [1] * 8 + [2] * 3
     np.testing.assert_allclose(exact.scores[0], [1.0] * 8 + [0.5] * 3)

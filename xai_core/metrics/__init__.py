@@ -1,15 +1,33 @@
-"""Metrics of saliency maps: faithfulness by perturbation and localisation against boxes.
+"""Metrics of saliency maps: faithfulness by perturbation, information curves, localisation against boxes.
 
 Metrics take maps (``[B, H, W]`` tensors or arrays, or an ``Attribution``), never methods, and return frozen
-records (``CurveResult``, ``ScoreResult``, ...) that declare ``higher_is_better``.
+records (``CurveResult``, ``ScoreResult``, ...) that declare ``higher_is_better``. Each metric is registered once
+with its family, paper, needs and settings schema (``registry.py``); the functions below are the same metrics
+under their names, their settings validated by that schema.
 
     from xai_core import metrics
     curve = metrics.insertion(model, x, result, steps=100)          # result: an Attribution
     report = metrics.faithfulness_report(model, x, result)          # every faithfulness metric, shared work
     metrics.pointing_game(result, boxes=[[(40, 30, 120, 110)]])
+    metrics.available()                                             # every metric id
+    metrics.get("insertion").params                                 # its settings schema
+    metrics.evaluate("deletion", model=model, inputs=x, maps=result, steps=50)
 """
 
+from xai_core.metrics.base import (
+    FAMILIES,
+    NEEDS,
+    Explainer,
+    Metric,
+    MetricContext,
+    MetricNotApplicable,
+    MetricResult,
+    ModelFactory,
+    Progress,
+)
+from xai_core.metrics.boxes import Box, box_mask, load_boxes, parse_boxes
 from xai_core.metrics.faithfulness import (
+    REPORT,
     abpc,
     abpc_from_curves,
     aopc,
@@ -22,42 +40,89 @@ from xai_core.metrics.faithfulness import (
     insertion,
 )
 from xai_core.metrics.localization import (
-    Box,
     energy_pointing_game,
     extended_pointing_game,
-    load_boxes,
-    parse_boxes,
+    extended_pointing_precision,
     pointing_game,
     wsol,
 )
-from xai_core.metrics.perturbation import GRANULARITIES, ORDERS, SUBSTRATES, gaussian_kernel
+from xai_core.metrics.perturbation import (
+    CURVE_PARAMS,
+    GRANULARITIES,
+    ORDERS,
+    SUBSTRATES,
+    PerturbationPlan,
+    gaussian_kernel,
+    perturbation_plan,
+)
+from xai_core.metrics.pic import PicResult, combine_pic, pic
 from xai_core.metrics.records import BoxResult, CurveResult, PointingResult, ScoreResult, trapezoid_auc
+from xai_core.metrics.registry import (
+    available,
+    describe,
+    evaluate,
+    evaluate_many,
+    get,
+    markdown_table,
+    register,
+    register_suite,
+    resolve,
+    settings_from_text,
+)
 
 __all__ = [
+    "CURVE_PARAMS",
+    "FAMILIES",
     "GRANULARITIES",
+    "NEEDS",
     "ORDERS",
+    "REPORT",
     "SUBSTRATES",
     "Box",
     "BoxResult",
     "CurveResult",
+    "Explainer",
+    "Metric",
+    "MetricContext",
+    "MetricNotApplicable",
+    "MetricResult",
+    "ModelFactory",
+    "PerturbationPlan",
+    "PicResult",
     "PointingResult",
+    "Progress",
     "ScoreResult",
     "abpc",
     "abpc_from_curves",
     "aopc",
     "aopc_from_curve",
+    "available",
     "average_drop",
     "average_drop_in_deletion",
+    "box_mask",
+    "combine_pic",
     "deletion",
+    "describe",
     "energy_pointing_game",
+    "evaluate",
+    "evaluate_many",
     "extended_pointing_game",
+    "extended_pointing_precision",
     "faithfulness_report",
     "gaussian_kernel",
+    "get",
     "increase_in_confidence",
     "insertion",
     "load_boxes",
+    "markdown_table",
     "parse_boxes",
+    "perturbation_plan",
+    "pic",
     "pointing_game",
+    "register",
+    "register_suite",
+    "resolve",
+    "settings_from_text",
     "trapezoid_auc",
     "wsol",
 ]
