@@ -39,6 +39,7 @@ from xai_core.metrics.faithfulness import (
     increase_in_confidence,
     insertion,
 )
+from xai_core.metrics.information import PicResult, combine_pic, pic
 from xai_core.metrics.localization import (
     energy_pointing_game,
     extended_pointing_game,
@@ -55,7 +56,6 @@ from xai_core.metrics.perturbation import (
     gaussian_kernel,
     perturbation_plan,
 )
-from xai_core.metrics.pic import PicResult, combine_pic, pic
 from xai_core.metrics.records import BoxResult, CurveResult, PointingResult, ScoreResult, trapezoid_auc
 from xai_core.metrics.registry import (
     available,
