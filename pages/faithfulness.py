@@ -15,39 +15,25 @@ import pandas as pd
 import streamlit as st
 
 import xai_core
-from pages.components import charts, compute, curves, memo, method_form, sidebar, state
-from xai_core import metrics
+from pages.components import charts, compute, curves, memo, method_form, param_form, sidebar, state
 
 log = logging.getLogger(__name__)
 
 DEFAULT_METHODS = ("saliency", "grad_cam")
-SUBSTRATE_HELP = (
-    "What the image's features are taken from (insertion) or replaced by (deletion): the blurred image, black, "
-    "the per-channel mean, or noise with the image's mean and std (seed 0)."
-)
 
 
 @dataclass(frozen=True)
 class FaithRun:
     model_name: str
     image_sha256: str
-    settings: curves.CurveSettings
+    settings: dict[str, Any]  # the resolved curve settings
     maps: dict[str, compute.MapResult]
     reports: list[curves.Report]
 
 
-def curve_settings() -> curves.CurveSettings:
-    """The perturbation settings widgets (inside the form)."""
-    c1, c2, c3, c4 = st.columns(4)
-    steps = c1.number_input("Steps", 2, 1000, 50, key=state.FAITH_STEPS, help="Points on each curve: steps + 1.")
-    substrate = c2.selectbox("Substrate", metrics.SUBSTRATES, key=state.FAITH_SUBSTRATE, help=SUBSTRATE_HELP)
-    sigma = c3.number_input("Blur sigma (px)", 0.5, 50.0, 5.0, 0.5, key=state.FAITH_SIGMA, help="substrate = blur")
-    output = c4.radio("Score", ("probability", "logit"), key=state.FAITH_OUTPUT, horizontal=True)
-    c1, c2, c3 = st.columns(3)
-    granularity = c1.selectbox("Granularity", metrics.GRANULARITIES, key=state.FAITH_GRANULARITY)
-    patch = c2.number_input("Patch size (px)", 1, 112, 16, key=state.FAITH_PATCH, help="granularity = patch")
-    segments = c3.number_input("Superpixels", 4, 2000, 100, key=state.FAITH_SEGMENTS, help="granularity = superpixel")
-    return curves.CurveSettings(int(steps), substrate, granularity, int(patch), int(segments), float(sigma), output)
+def curve_settings() -> dict[str, Any]:
+    """The perturbation settings widgets (inside the form), rendered from the engine's schema of the curves."""
+    return curves.resolve(param_form.render(curves.SCHEMA, state.faith_setting_key, columns=4))
 
 
 def run(
@@ -57,7 +43,7 @@ def run(
     target: int,
     specs: list[xai_core.Request | compute.Failure],
     slot: Any,
-    s: curves.CurveSettings,
+    s: dict[str, Any],
 ) -> FaithRun:
     """Maps (cached), then one report per map: cached, or scored here with the chart redrawn as batches finish."""
     bar, maps = st.progress(0.0), {}
@@ -96,18 +82,18 @@ def step_viewer(name: str, model: Any, image: Any, result: FaithRun) -> float:
     c1, c2, c3 = st.columns([1, 1, 2])
     method = c1.selectbox("Map", [r.method for r in result.reports], key=state.FAITH_VIEW_METHOD)
     curve = c2.radio("Curve", ("insertion", "deletion"), key=state.FAITH_VIEW_CURVE, horizontal=True)
-    k = c3.slider("Step k", 0, s.steps, s.steps // 5, key=state.FAITH_VIEW_STEP)
+    k = c3.slider("Step k", 0, s["steps"], s["steps"] // 5, key=state.FAITH_VIEW_STEP)
     report = next(r for r in result.reports if r.method == method)
     shown, moved, n = curves.step_image(name, model, image, result.maps[method], s, curve, k)
     picture, info = st.columns([1, 2])
     verb = "inserted into the substrate" if curve == "insertion" else "replaced by the substrate"
-    picture.image(shown, caption=f"{method}, {curve}, step {k}/{s.steps}", width="stretch")
+    picture.image(shown, caption=f"{method}, {curve}, step {k}/{s['steps']}", width="stretch")
     info.markdown(
-        f"**{moved} of {n}** {s.granularity} features ({moved / n:.0%}) {verb} ({s.substrate}), most relevant "
-        f"first.\n\nTarget {s.output} at this step: **{report.curves[curve][k]:.4g}** (unperturbed: "
+        f"**{moved} of {n}** {s['granularity']} features ({moved / n:.0%}) {verb} ({s['substrate']}), most relevant "
+        f"first.\n\nTarget {s['output']} at this step: **{report.curves[curve][k]:.4g}** (unperturbed: "
         f"{report.curves['deletion'][0]:.4g})."
     )
-    return k / s.steps
+    return k / s["steps"]
 
 
 def main() -> None:
@@ -150,7 +136,7 @@ def main() -> None:
     step = step_viewer(name, model, image, result)
     shown = [(r.method, r.curves) for r in result.reports]
     figure = charts.curves_figure(
-        result.reports[0].fractions, shown, step_fraction=step, y_title=result.settings.output
+        result.reports[0].fractions, shown, step_fraction=step, y_title=result.settings["output"]
     )
     slot.plotly_chart(figure, key=state.FAITH_CHART)
 

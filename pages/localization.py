@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_METHODS = ("saliency", "grad_cam")
 COLUMNS = 3
-TOLERANCE = 15  # pixels: metrics.pointing_game's default (TorchRay's)
+DEFAULTS = {name: metrics.resolve(name, {}) for name in ("pointing_game", "extended_pointing_game", "wsol")}
 UPLOAD_HELP = (
     "CSV rows image,x0,y0,x1,y1[,label] or JSON {image: [[x0, y0, x1, y1], ...]}, in the ORIGINAL image's pixels "
     "(x1, y1 exclusive); the rows of this image (by file name or sample id) are used."
@@ -88,6 +88,7 @@ def evaluate(items: list[Any], found: list[boxes.Coords], tolerance: float, thre
                 metrics.pointing_game(item.map, per, tolerance=tolerance),
                 metrics.energy_pointing_game(item.map, per),
                 metrics.extended_pointing_game(item.map, per, points=points),
+                metrics.extended_pointing_precision(item.map, per, points=points),
                 metrics.wsol(item.map, per, threshold=threshold),
             )
         )
@@ -96,9 +97,15 @@ def evaluate(items: list[Any], found: list[boxes.Coords], tolerance: float, thre
 
 def results(display: Any, items: list[Any], found: list[boxes.Coords]) -> None:
     c1, c2, c3 = st.columns(3)
-    tolerance = c1.slider("Pointing tolerance (px)", 0, 50, TOLERANCE, key=state.LOC_TOLERANCE)
-    threshold = c2.slider("WSOL threshold (× max)", 0.05, 1.0, 0.2, 0.05, key=state.LOC_THRESHOLD)
-    points = c3.number_input("Extended pointing game points", 3, 201, 21, key=state.LOC_POINTS)
+    tolerance = c1.slider(
+        "Pointing tolerance (px)", 0, 50, int(DEFAULTS["pointing_game"]["tolerance"]), key=state.LOC_TOLERANCE
+    )
+    threshold = c2.slider(
+        "WSOL threshold (× max)", 0.05, 1.0, DEFAULTS["wsol"]["threshold"], 0.05, key=state.LOC_THRESHOLD
+    )
+    points = c3.number_input(
+        "Extended pointing game points", 3, 201, DEFAULTS["extended_pointing_game"]["points"], key=state.LOC_POINTS
+    )
     rows = evaluate(items, found, tolerance, threshold, int(points))
     table = [
         {
@@ -106,21 +113,24 @@ def results(display: Any, items: list[Any], found: list[boxes.Coords]) -> None:
             "pointing game ↑": "hit" if pg.value > 0 else "miss",
             "energy pointing game ↑": epg.value,
             "extended PG AUC ↑": ext.value,
+            "extended PG precision AUC ↑": prec.value,
             "WSOL IoU ↑": ws.value,
             "WSOL box": str(tuple(int(v) for v in ws.boxes[0])),
         }
-        for item, pg, epg, ext, ws in rows
+        for item, pg, epg, ext, prec, ws in rows
     ]
     st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
-    curves = [(item.method, ext.fractions, ext.scores[0], ext.value) for item, _pg, _epg, ext, _ws in rows]
+    curves = [(item.method, prec.fractions, prec.scores[0], prec.value) for item, _pg, _epg, _ext, prec, _ws in rows]
     st.markdown(
         "**Extended pointing game** ↑: precision inside the box of the pixels holding a fraction p of the "
-        "map's positive energy"
+        "map's positive energy (the survey's AUC in the table counts p as a hit only when all of them are inside)"
     )
     st.plotly_chart(charts.pointing_figure(curves), key=state.LOC_CHART)
     st.caption("Green: the box · orange: WSOL's predicted box · cross: the map's maximum (cyan hit, red miss).")
     for start in range(0, len(rows), COLUMNS):
-        for col, (item, pg, epg, ext, ws) in zip(st.columns(COLUMNS), rows[start : start + COLUMNS], strict=False):
+        for col, (item, pg, epg, ext, _prec, ws) in zip(
+            st.columns(COLUMNS), rows[start : start + COLUMNS], strict=False
+        ):
             picture = viz.overlay(display, viz.normalize(item.map, percentile=99.0), alpha=0.5, cmap="inferno")
             picture = boxes.draw(boxes.draw(picture, found, boxes.TRUTH), [tuple(ws.boxes[0])], boxes.PREDICTED)
             picture = boxes.mark(picture, pg.points[0], pg.value > 0, tolerance)

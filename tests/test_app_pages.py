@@ -1,8 +1,9 @@
 """AppTest for the Path inspector, Faithfulness and Localization pages and the Explain page's completeness caption.
 
 Each page is reached with ``switch_page`` after a first run (its URL is ``<section>-<file stem>``, see ``app.py``),
-computes with two cheap settings and must show its charts and tables without an exception. The step viewer's
-perturbed images are checked against the engine's own curve scores, and the bundled annotations against the images.
+computes with two cheap settings and must show its charts and tables without an exception. The step viewer shows
+the engine's own perturbed images (``metrics.perturbation_plan``, checked in ``test_metrics_faithfulness.py``); the
+bundled annotations are checked against the images.
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import streamlit as st
-import torch
 from streamlit.testing.v1 import AppTest
 
 import xai_core
-from pages.components import boxes, perturb, state
+from pages.components import boxes, state
 from xai_core import metrics
 
 pytestmark = pytest.mark.slow
@@ -123,7 +123,7 @@ def test_faithfulness_curves_table_step_viewer_and_cache(monkeypatch: pytest.Mon
     at.slider(key=state.FAITH_VIEW_STEP).set_value(10).run()
     ok(at)
     assert any(c == "grad_cam, deletion, step 10/10" for image in at.image for c in image.captions)
-    assert "**196 of 196** patch features" in "\n".join(m.value for m in at.markdown)
+    assert "**784 of 784** patch features" in "\n".join(m.value for m in at.markdown)  # 8 px: the engine's default
 
     at.button(key=state.FAITH_SUBMIT).click().run()  # same settings: curves come from the cache
     ok(at)
@@ -170,27 +170,6 @@ def test_localization_prefills_the_annotation_and_scores_two_maps() -> None:
     assert at.number_input(key=state.box_key(sha, "x1")).disabled
     at.file_uploader(key=state.LOC_UPLOAD).upload("bad.json", b"[1, 2]", "application/json").run()
     assert not at.exception and any("bad.json" in e.value for e in at.error)
-
-
-@pytest.mark.parametrize(
-    ("granularity", "substrate", "curve"),
-    [("pixel", "blur", "insertion"), ("patch", "black", "deletion"), ("superpixel", "noise", "insertion"),
-     ("patch", "mean", "deletion")],
-)  # fmt: skip
-def test_step_images_score_as_the_curves(granularity: str, substrate: str, curve: str) -> None:
-    model = xai_core.load_model()
-    x = model.preprocess(xai_core.load_sample("chelsea").image)
-    saliency = np.random.default_rng(0).random((224, 224)).astype(np.float32)
-    settings = {"steps": 3, "substrate": substrate, "granularity": granularity, "patch_size": 16, "n_segments": 40}
-    metric = metrics.insertion if curve == "insertion" else metrics.deletion
-    result = metric(model, x, saliency, target=282, **settings)
-    fill = perturb.substrate(model, x, substrate, sigma=5.0, seed=0)
-    rank, n = perturb.ranking(model, x, saliency, granularity, 16, 40)
-    images = torch.cat([perturb.perturbed(x, fill, rank, n, 3, k, curve) for k in range(4)])
-    with torch.inference_mode():
-        scores = model.module(images).softmax(dim=1)[:, 282].double().numpy()
-    np.testing.assert_allclose(scores, result.scores[0], atol=1e-5)
-    assert [perturb.count(n, 3, k) for k in range(4)] == result.counts[0].tolist()
 
 
 def test_the_bundled_annotations_cover_every_sample_inside_the_crop() -> None:

@@ -393,3 +393,44 @@ def test_curves_score_conv_nets_channels_last_and_fall_back_to_nchw() -> None:
                 row.append(float(picky(x[b : b + 1] * keep.view(1, 1, SIZE, SIZE))[0, b]))
         expected.append(row)
     np.testing.assert_allclose(curve.scores, expected, rtol=0, atol=1e-5)
+
+
+# --- the perturbed images themselves (the app's step viewer shows them) -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("granularity", "substrate", "curve"),
+    [("pixel", "blur", "insertion"), ("patch", "black", "deletion"), ("superpixel", "noise", "insertion"),
+     ("patch", "mean", "deletion")],
+)  # fmt: skip
+def test_the_plans_images_are_the_ones_the_curves_score(granularity: str, substrate: str, curve: str) -> None:
+    model = xai_core.load_model()
+    x = model.preprocess(xai_core.load_sample("chelsea").image)
+    saliency = np.random.default_rng(0).random((224, 224)).astype(np.float32)
+    settings = {"steps": 3, "substrate": substrate, "granularity": granularity, "patch_size": 16, "n_segments": 40}
+    metric = metrics.insertion if curve == "insertion" else metrics.deletion
+    result = metric(model, x, saliency, target=282, **settings)
+    plan = metrics.perturbation_plan(model, x, saliency, **settings)
+    images = torch.cat([plan.images(curve, k) for k in range(4)])
+    with torch.inference_mode():
+        scores = model.module(images).softmax(dim=1)[:, 282].double().numpy()
+    np.testing.assert_allclose(scores, result.scores[0], atol=1e-5)
+    assert plan.counts.tolist() == result.counts.tolist() and plan.settings["substrate"] == substrate
+    start, finish = plan.endpoints(curve)
+    torch.testing.assert_close(plan.images(curve, 0), start)
+    torch.testing.assert_close(plan.images(curve, 3), finish)
+
+
+def test_a_plan_validates_its_settings_and_steps() -> None:
+    plan = metrics.perturbation_plan(BoxModel(), box_images(), oracle_maps(), steps=4, substrate="black")
+    assert plan.counts.tolist() == [[0, 64, 128, 192, 256]] * 2 and plan.n.tolist() == [256, 256]
+    # the oracle map's box (48 pixels) comes first: after one step of 64 pixels it is all inserted
+    inserted = plan.images("insertion", 1)
+    x0, y0, x1, y1 = BOX
+    torch.testing.assert_close(inserted[:, :, y0:y1, x0:x1], box_images()[:, :, y0:y1, x0:x1])
+    with pytest.raises(ValueError, match=r"k must be in \[0, 4\]; got 5"):
+        plan.images("insertion", 5)
+    with pytest.raises(ValueError, match=r"curve must be one of \['insertion', 'deletion'\]; got 'flip'"):
+        plan.images("flip", 1)
+    with pytest.raises(xai_core.ParameterError, match=r"perturbation_plan: parameter 'patch_size' must be"):
+        metrics.perturbation_plan(BoxModel(), box_images(), oracle_maps(), patch_size=0)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+import xai_core
 from xai_core import metrics
 
 
@@ -139,3 +140,59 @@ def test_bad_box_files_name_the_line(tmp_path: Path, name: str, text: str, messa
     path.write_text(text)
     with pytest.raises(ValueError, match=message):
         metrics.load_boxes(path)
+
+
+# --- the survey's extended pointing game and the pointing game's ties --------------------------------------------
+
+
+def test_extended_pointing_game_is_a_hit_or_miss_per_image_as_the_survey_defines_it() -> None:
+    m = np.array([[4.0, 3.0, 2.0, 1.0]])  # energy 10; boxes cover columns 0 and 2
+    curve = metrics.extended_pointing_game(m, [[(0, 0, 1, 1), (2, 0, 3, 1)]], points=5)
+    # foregrounds {4}, {4}, {4,3}, {4,3,2}, {4,3,2,1}: within the boxes only while they hold the 4 alone
+    np.testing.assert_array_equal(curve.scores, [[1.0, 1.0, 0.0, 0.0, 0.0]])
+    np.testing.assert_array_equal(curve.counts, [[1, 1, 2, 3, 4]])
+    np.testing.assert_allclose(curve.auc, [0.25 * (1.0 + 0.5)])
+    assert curve.name == "extended_pointing_game" and curve.higher_is_better
+    inside = metrics.extended_pointing_game(np.array([[0.0, 5.0, 5.0, 0.0]]), [(1, 0, 3, 1)], points=3)
+    assert inside.scores.tolist() == [[1.0, 1.0, 1.0]] and inside.value == 1.0  # all the energy lies in the box
+    # A batch: value is the AUC of the accuracy curve (the mean of the hits over images), i.e. the mean AUC.
+    both = metrics.extended_pointing_game(np.stack([m, np.array([[0.0, 5.0, 5.0, 0.0]])]),
+                                          [[(0, 0, 1, 1), (2, 0, 3, 1)], [(1, 0, 3, 1)]], points=5)  # fmt: skip
+    accuracy = both.scores.mean(axis=0)
+    assert both.value == pytest.approx(metrics.trapezoid_auc(both.fractions, accuracy[None])[0])
+
+
+def test_pointing_game_ties_first_maximum_or_any_maximum() -> None:
+    tie = np.zeros((64, 64))
+    tie[5, 50] = tie[40, 3] = 2.0  # the first maximum in row-major order is (x=50, y=5)
+    box = [(0, 35, 8, 45)]  # holds only the second maximum
+    first = metrics.pointing_game(tie[None], [box], tolerance=0)
+    anyone = metrics.pointing_game(tie[None], [box], tolerance=0, ties="any")
+    assert first.value == 0.0 and anyone.value == 1.0
+    assert first.points.tolist() == anyone.points.tolist() == [[50, 5]]
+    near = [(10, 42, 20, 50)]  # 7 px from the second maximum: within the default tolerance only for "any"
+    assert metrics.pointing_game(tie[None], [near]).value == 0.0
+    assert metrics.pointing_game(tie[None], [near], ties="any").value == 1.0
+    with pytest.raises(xai_core.ParameterError, match=r"pointing_game: parameter 'ties' must be one of"):
+        metrics.pointing_game(tie[None], [box], ties="all")
+
+
+def test_pointing_game_with_any_tie_agrees_with_quantus() -> None:
+    import quantus
+
+    rng = np.random.default_rng(0)
+    maps = rng.integers(0, 12, (40, 16, 16)).astype(np.float32)  # integer maps: most have tied maxima
+    corners = rng.integers(0, 12, (40, 2))
+    sizes = rng.integers(2, 6, (40, 2))
+    boxes = [(int(x), int(y), int(x + w), int(y + h)) for (x, y), (w, h) in zip(corners, sizes, strict=True)]
+    masks = np.stack([metrics.box_mask([b], (16, 16)) for b in boxes]).astype(np.float32)
+    reference = quantus.PointingGame(disable_warnings=True, display_progressbar=False)(
+        model=None, x_batch=np.zeros((40, 3, 16, 16), np.float32), y_batch=np.zeros(40, int),
+        a_batch=maps[:, None], s_batch=masks[:, None],
+    )  # fmt: skip
+    ours = metrics.pointing_game(maps, boxes, tolerance=0, ties="any")
+    np.testing.assert_array_equal(ours.per_image, np.array(reference, dtype=float))
+    first = metrics.pointing_game(maps, boxes, tolerance=0)
+    torchray = [float(masks[i].reshape(-1)[int(np.argmax(maps[i]))] > 0) for i in range(40)]  # argmax: first max
+    np.testing.assert_array_equal(first.per_image, torchray)
+    assert (first.per_image != ours.per_image).any()  # the two conventions differ on these maps

@@ -1,8 +1,9 @@
-"""Command line: ``python -m xai_core methods [--markdown | --update-readme README.md]`` and
-``python -m xai_core evaluate --images DIR --methods a,b --metrics insertion,deletion --out results.csv``.
+"""Command line: ``python -m xai_core methods|metrics [--markdown | --update-readme README.md]`` and
+``python -m xai_core evaluate --images DIR --methods a,b --metrics insertion,deletion --out results.csv
+[--set steps=50 ...]``.
 
-``methods --markdown`` prints the README's method table, generated from the registry (a test keeps the README in
-step with it).
+``methods --markdown`` and ``metrics --markdown`` print the README's tables, generated from the registries;
+``--update-readme`` rewrites both (tests keep the README in step with them).
 """
 
 from __future__ import annotations
@@ -44,13 +45,26 @@ def method_table() -> str:
     return "\n".join(rows)
 
 
-def update_readme(path: Path) -> bool:
-    """Rewrite the table between the README's markers; True if it changed."""
-    text = path.read_text()
-    start, end = "<!-- methods-table:start -->\n", "\n<!-- methods-table:end -->"
+def _between(text: str, marker: str) -> tuple[str, str, str]:
+    start, end = f"<!-- {marker}:start -->\n", f"\n<!-- {marker}:end -->"
     head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    updated = head + start + method_table() + end + tail
+    body, tail = rest.split(end, 1)
+    return head + start, body, end + tail
+
+
+def metric_table_in(text: str) -> str:
+    """The metric table between a README's ``metrics-table`` markers."""
+    return _between(text, "metrics-table")[1]
+
+
+def update_readme(path: Path) -> bool:
+    """Rewrite the method and the metric tables between the README's markers; True if either changed."""
+    from xai_core import metrics
+
+    text = updated = path.read_text()
+    for marker, table in (("methods-table", method_table()), ("metrics-table", metrics.markdown_table())):
+        head, _, tail = _between(updated, marker)
+        updated = head + table + tail
     path.write_text(updated)
     return updated != text
 
@@ -60,7 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("methods", help="list the registered methods")
     listing.add_argument("--markdown", action="store_true", help="print the README's method table")
-    listing.add_argument("--update-readme", type=Path, metavar="README", help="rewrite the table in this README")
+    listing.add_argument("--update-readme", type=Path, metavar="README", help="rewrite the tables in this README")
+    scores = commands.add_parser("metrics", help="list the registered metrics")
+    scores.add_argument("--markdown", action="store_true", help="print the README's metric table")
+    scores.add_argument("--update-readme", type=Path, metavar="README", help="rewrite the tables in this README")
     run = commands.add_parser("evaluate", help="score methods on a folder of images into a CSV (resumable)")
     run.add_argument("--images", type=Path, required=True, help="folder of images")
     run.add_argument("--methods", required=True, help="comma-separated method ids")
@@ -68,7 +85,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--out", type=Path, required=True, help="CSV to write; existing rows are kept and skipped")
     run.add_argument("--annotations", type=Path, help="boxes for localization metrics (CSV or JSON)")
     run.add_argument("--model", default="efficientnet_lite0", help="model name (default: the bundled one)")
-    run.add_argument("--steps", type=int, default=100, help="perturbation steps of the faithfulness curves")
+    run.add_argument("--steps", type=int, help="perturbation steps of the curves (the same as --set steps=N)")
+    run.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE", dest="settings",
+        help="a metric setting, e.g. substrate=black; see `python -m xai_core metrics`",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.command == "evaluate":
         from xai_core import evaluate
@@ -76,20 +97,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         def names(text: str) -> list[str]:
             return [item.strip() for item in text.split(",") if item.strip()]
 
+        pairs = [*([f"steps={args.steps}"] if args.steps is not None else []), *args.settings]
         try:
+            from xai_core import metrics
+
+            settings = metrics.settings_from_text(names(args.metrics), pairs) if pairs else {}
             evaluate.evaluate(
                 evaluate.list_images(args.images), names(args.methods), names(args.metrics), args.out,
-                model_name=args.model, annotations=args.annotations, steps=args.steps,
+                model_name=args.model, annotations=args.annotations, settings=settings,
             )  # fmt: skip
         except (ValueError, KeyError, FileNotFoundError) as error:
             parser.exit(2, f"error: {error}\n")
         evaluate.summary(args.out)
         return 0
-    if args.command == "methods":
-        if args.update_readme:
-            changed = update_readme(args.update_readme)
-            print(f"{args.update_readme}: {'updated' if changed else 'already current'}")
-        elif args.markdown:
+    if args.command in ("methods", "metrics") and args.update_readme:
+        changed = update_readme(args.update_readme)
+        print(f"{args.update_readme}: {'updated' if changed else 'already current'}")
+    elif args.command == "metrics":
+        from xai_core import metrics
+
+        if args.markdown:
+            print(metrics.markdown_table())
+        else:
+            for entry in metrics.describe():
+                better = "higher" if entry["higher_is_better"] else "lower"
+                print(f"{entry['name']:<28} {entry['family']:<13} {better:<7} {entry['summary']}")
+    elif args.command == "methods":
+        if args.markdown:
             print(method_table())
         else:
             import xai_core

@@ -12,7 +12,7 @@ import csv
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -24,11 +24,7 @@ from xai_core.attribution import attribute
 from xai_core.images import load_image
 from xai_core.models import load_model
 
-FAITHFULNESS = (
-    "insertion", "deletion", "aopc_morf", "aopc_lerf", "abpc",
-    "average_drop", "increase_in_confidence", "average_drop_in_deletion",
-)  # fmt: skip
-LOCALIZATION = ("pointing_game", "energy_pointing_game", "extended_pointing_game", "wsol")
+PROVIDES = ("model", "inputs", "maps", "boxes")  # what this evaluation can give a metric (see metrics.NEEDS)
 COLUMNS = ("image", "method", "metric", "value", "higher_is_better", "target", "seconds")
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 
@@ -42,10 +38,6 @@ class Row:
     higher_is_better: bool
     target: int
     seconds: float
-
-
-def _summary_value(record: Any) -> float:
-    return float(np.mean(record.auc)) if hasattr(record, "auc") else float(record.value)
 
 
 def done_keys(out: Path) -> set[tuple[str, str, str]]:
@@ -73,18 +65,24 @@ def evaluate(
     *,
     model_name: str = "efficientnet_lite0",
     annotations: Path | None = None,
-    steps: int = 100,
+    settings: Mapping[str, Any] | None = None,
     method_params: dict[str, dict[str, Any]] | None = None,
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
 ) -> list[Row]:
-    """Compute and append the missing rows; return every row of this run."""
-    unknown = [m for m in metric_names if m not in FAITHFULNESS + LOCALIZATION]
+    """Compute and append the missing rows; return every row of this run.
+
+    ``settings`` (e.g. ``{"steps": 50, "substrate": "black"}``) go to every metric that declares them, validated
+    by the metrics' schemas before any model is loaded.
+    """
+    supported = metrics.available(needs=PROVIDES)
+    unknown = [m for m in metric_names if m not in supported]
     if unknown:
-        raise ValueError(f"unknown metric(s) {unknown}; choose from {list(FAITHFULNESS + LOCALIZATION)}")
+        raise ValueError(f"unknown metric(s) {unknown}; choose from {supported}")
+    resolved = metrics.resolve_many(metric_names, settings or {})  # a ParameterError naming a bad setting
     for method in methods:
         registry.get(method)  # a KeyError naming the known methods
     boxes = metrics.load_boxes(annotations) if annotations else {}
-    if any(m in LOCALIZATION for m in metric_names) and not boxes:
+    if any("boxes" in metrics.get(m).needs for m in metric_names) and not boxes:
         raise ValueError("localization metrics need --annotations (CSV image,x0,y0,x1,y1 or JSON)")
     model = load_model(model_name)
     done = done_keys(out)
@@ -103,7 +101,7 @@ def evaluate(
                     log(f"[{count}/{total}] {path.name} x {method}: already done")
                     continue
                 start = time.perf_counter()
-                new = _evaluate_one(model, path, method, todo, boxes, steps, (method_params or {}).get(method, {}))
+                new = _evaluate_one(model, path, method, todo, boxes, resolved, (method_params or {}).get(method, {}))
                 for row in new:
                     writer.writerow([getattr(row, c) for c in COLUMNS])
                 handle.flush()
@@ -113,29 +111,32 @@ def evaluate(
 
 
 def _evaluate_one(
-    model: Any, path: Path, method: str, todo: Sequence[str], boxes: dict[str, Any], steps: int, params: dict
+    model: Any,
+    path: Path,
+    method: str,
+    todo: Sequence[str],
+    boxes: dict[str, Any],
+    settings: Mapping[str, Mapping[str, Any]],
+    params: dict,
 ) -> list[Row]:
     loaded = load_image(path, name=path.name)
     x = model.preprocess(loaded.image)
     start = time.perf_counter()
     result = attribute(model, x, method, **params)
     target = int(result.target[0])
-    records: dict[str, Any] = {}
-    if any(m in FAITHFULNESS for m in todo):
-        records.update(metrics.faithfulness_report(model, x, result, steps=steps))
-    if any(m in LOCALIZATION for m in todo):
+    image_boxes = None
+    if any("boxes" in metrics.get(m).needs for m in todo):
         if path.name not in boxes:
             raise ValueError(f"no box for {path.name} in the annotations file")
         image_boxes = [[model.box_to_input(tuple(b)[:4], loaded.image.size) for b in boxes[path.name]]]
-        records["pointing_game"] = metrics.pointing_game(result, image_boxes)
-        records["energy_pointing_game"] = metrics.energy_pointing_game(result, image_boxes)
-        records["extended_pointing_game"] = metrics.extended_pointing_game(result, image_boxes)
-        records["wsol"] = metrics.wsol(result, image_boxes)
+    records = metrics.evaluate_many(
+        todo, model=model, inputs=x, maps=result, boxes=image_boxes, overrides={m: settings[m] for m in todo}
+    )
     seconds = time.perf_counter() - start
     return [
-        Row(path.name, method, m, _summary_value(records[m]), bool(records[m].higher_is_better), target, seconds)
+        Row(path.name, method, m, float(records[m].value), bool(records[m].higher_is_better), target, seconds)
         for m in todo
-        if m in records  # Average Drop and ADD are left out where the score is not positive
+        if m in records  # a metric that does not apply (Average Drop on a non-positive score) is left out
     ]
 
 

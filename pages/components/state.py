@@ -76,7 +76,7 @@ def path_target_key(model_name: str, image_sha256: str) -> str:
 # Faithfulness page.
 FAITH_METHODS = "faith.methods"  # multiselect: method ids
 FAITH_FORM = "faith.form"
-FAITH_STEPS = "faith.steps"
+FAITH_STEPS = "faith.steps"  # the curve settings' widgets: faith_setting_key(name) for each setting
 FAITH_SUBSTRATE = "faith.substrate"
 FAITH_GRANULARITY = "faith.granularity"
 FAITH_PATCH = "faith.patch_size"
@@ -89,6 +89,11 @@ FAITH_VIEW_METHOD = "faith.view.method"  # step viewer: which map
 FAITH_VIEW_CURVE = "faith.view.curve"  # step viewer: insertion or deletion
 FAITH_VIEW_STEP = "faith.view.step"  # step viewer: the step k
 FAITH_CHART = "faith.chart"  # the insertion/deletion chart once every curve is done
+
+
+def faith_setting_key(name: str) -> str:
+    """The widget of curve setting ``name`` (the engine's schema; FAITH_STEPS ... FAITH_OUTPUT are its values)."""
+    return f"faith.{name}"
 
 
 def live_chart_key(draw: int) -> str:

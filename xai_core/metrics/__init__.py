@@ -67,6 +67,7 @@ from xai_core.metrics.registry import (
     register,
     register_suite,
     resolve,
+    resolve_many,
     settings_from_text,
 )
 
@@ -122,6 +123,7 @@ __all__ = [
     "register",
     "register_suite",
     "resolve",
+    "resolve_many",
     "settings_from_text",
     "trapezoid_auc",
     "wsol",

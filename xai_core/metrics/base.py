@@ -30,9 +30,10 @@ MetricResult = CurveResult | ScoreResult
 # progress(fraction in [0, 1], partial): ``partial`` is a curve's scores so far (NaN where not yet scored) for curve
 # metrics, None for the others.
 Progress = Callable[[float, Any], None]
-# explain(inputs [B, C, H, W], target [B] class indices, model=None) -> maps [B, H, W] (tensor or array), where
-# ``model=None`` means the model being evaluated; robustness measures re-explain perturbed inputs with it and
-# randomization measures explain with randomised copies of the model.
+# explain(inputs [B, C, H, W], target [B] long tensor of classes, model=None) -> explanations [B, ...] (maps
+# [B, H, W] or attributions shaped like the inputs; tensor or array), where ``model=None`` means the model being
+# evaluated. Robustness measures (max/average sensitivity, local Lipschitz, relative stability) re-explain
+# perturbed inputs with it; randomization measures pass randomised copies of the model as ``model``.
 Explainer = Callable[..., Any]
 # model_factory(seed) -> a fresh model (e.g. retrained on permuted labels, or re-initialised), for randomization
 # measures that compare explanations across models.
@@ -65,7 +66,8 @@ class MetricContext:
             convention, explaining its own target).
         boxes: annotated boxes, one entry per image (see ``localization``).
         masks: segmentation masks ``[B, H, W]`` (bool or 0/1).
-        explainer: ``explain(inputs, target, model=None) -> maps`` (see ``Explainer``).
+        explainer: ``explain(inputs, target, model=None) -> explanations`` (see ``Explainer``); e.g.
+            ``lambda x, t, model=None: xai_core.attribute(model or m, x, "saliency", target=t).attributions``.
         model_factory: ``model_factory(seed) -> model`` (see ``ModelFactory``).
         target: class per image; ``None``: the ``Attribution``'s target, else the predicted class.
         chunk_size: images per forward; automatic from a memory budget when None (results do not depend on it).

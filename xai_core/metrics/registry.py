@@ -107,6 +107,30 @@ def resolve(name: str, settings: Mapping[str, Any]) -> dict[str, Any]:
     return validate(cls.params, settings, name)
 
 
+def resolve_many(
+    names: Sequence[str], settings: Mapping[str, Any], overrides: Mapping[str, Mapping[str, Any]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Each named metric's resolved settings: every entry of ``settings`` goes to the metrics that declare it (one
+    that none declares is a ``ParameterError``), ``overrides[name]`` to that metric alone; validated by each schema.
+    """
+    classes = [get(name) for name in dict.fromkeys(names)]
+    declared = {p.name for cls in classes for p in cls.params}
+    unknown = sorted(set(settings) - declared)
+    if unknown:
+        raise ParameterError(
+            f"unknown setting(s) {unknown}; the metrics {[c.name for c in classes]} take {sorted(declared)}"
+        )
+    extra = overrides or {}
+    stray = sorted(set(extra) - {c.name for c in classes})
+    if stray:
+        raise ParameterError(f"overrides name metric(s) {stray} that are not among {[c.name for c in classes]}")
+    resolved = {}
+    for cls in classes:
+        mine = {k: v for k, v in settings.items() if any(p.name == k for p in cls.params)}
+        resolved[cls.name] = validate(cls.params, {**mine, **extra.get(cls.name, {})}, cls.name)
+    return resolved
+
+
 def _run(cls: type[Metric], ctx: MetricContext, settings: Mapping[str, Any]) -> MetricResult:
     ctx.require(cls.name, cls.needs)
     if cls.suite:
@@ -118,7 +142,7 @@ def _run(cls: type[Metric], ctx: MetricContext, settings: Mapping[str, Any]) -> 
 
 
 def evaluate(
-    name: str,
+    metric: str | type[Metric],
     *,
     model: Any = None,
     inputs: Tensor | None = None,
@@ -132,10 +156,11 @@ def evaluate(
     progress: Progress | None = None,
     **settings: Any,
 ) -> MetricResult:
-    """Compute metric ``name``: its settings validated by its schema, its needs checked (a ``ValueError`` names
-    what is missing). Raises ``MetricNotApplicable`` when the inputs do not meet the metric's precondition."""
-    cls = get(name)
-    resolved = validate(cls.params, settings, name)
+    """Compute ``metric`` (a registered id, or a ``Metric`` subclass, registered or not): its settings validated
+    by its schema, its needs checked (a ``ValueError`` names what is missing). Raises ``MetricNotApplicable`` when
+    the inputs do not meet the metric's precondition."""
+    cls = get(metric) if isinstance(metric, str) else metric
+    resolved = validate(cls.params, settings, cls.name)
     ctx = MetricContext(
         model=model, inputs=inputs, maps=maps, boxes=boxes, masks=masks, explainer=explainer,
         model_factory=model_factory, target=target, chunk_size=chunk_size, progress=progress,
@@ -187,22 +212,8 @@ def evaluate_many(
     inputs do not meet (``MetricNotApplicable``, e.g. Average Drop on negative logits) is left out and logged.
     ``progress`` reports the whole run's fraction.
     """
-    classes = [get(name) for name in dict.fromkeys(names)]
-    declared = {p.name for cls in classes for p in cls.params}
-    unknown = sorted(set(settings) - declared)
-    if unknown:
-        raise ParameterError(
-            f"unknown setting(s) {unknown}; the metrics {[c.name for c in classes]} take {sorted(declared)}"
-        )
-    extra = overrides or {}
-    stray = sorted(set(extra) - {c.name for c in classes})
-    if stray:
-        raise ParameterError(f"overrides name metric(s) {stray} that are not among {[c.name for c in classes]}")
-    resolved = {}
-    for cls in classes:
-        mine = {k: v for k, v in settings.items() if any(p.name == k for p in cls.params)}
-        resolved[cls.name] = validate(cls.params, {**mine, **extra.get(cls.name, {})}, cls.name)
-    groups = _groups([c.name for c in classes], resolved)
+    resolved = resolve_many(names, settings, overrides)
+    groups = _groups(list(resolved), resolved)
     out: dict[str, MetricResult] = {}
     for i, (suite, members, merged) in enumerate(groups):
         ctx = MetricContext(
