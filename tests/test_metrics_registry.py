@@ -173,7 +173,7 @@ def test_settings_from_text_are_typed_by_their_declaration() -> None:
     parsed = metrics.settings_from_text(["insertion", "pointing_game"], ["steps=20", "substrate=black", "tolerance=3"])
     assert parsed == {"steps": 20, "substrate": "black", "tolerance": 3.0}
     assert metrics.settings_from_text(["sic"], ["keep_monotonous=false"]) == {"keep_monotonous": False}
-    with pytest.raises(xai_core.ParameterError, match=r"insertion: parameter 'steps' must be a int; got 'ten'"):
+    with pytest.raises(xai_core.ParameterError, match=r"insertion: parameter 'steps' must be an integer; got 'ten'"):
         metrics.settings_from_text(["insertion"], ["steps=ten"])
     with pytest.raises(xai_core.ParameterError, match=r"unknown setting 'tolerance'"):
         metrics.settings_from_text(["insertion"], ["tolerance=3"])

@@ -1,4 +1,5 @@
-"""The vectorised perturbation engine behind ``faithfulness``: substrates, ranked features, chunked scoring.
+"""The vectorised perturbation engine behind ``faithfulness``: the curves' settings (``CURVE_PARAMS``, declared once
+here), substrates, ranked features, the perturbed images (``PerturbationPlan``) and their chunked scoring.
 
 Every perturbed image of a curve is built vectorised: the features are ranked once per image (stable argsort,
 descending), each step's mask is ``rank < count`` (no re-sorting per step), and a chunk of perturbed images

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from torch import Tensor
@@ -215,12 +216,12 @@ def evaluate_many(
     resolved = resolve_many(names, settings, overrides)
     groups = _groups(list(resolved), resolved)
     out: dict[str, MetricResult] = {}
+    whole = MetricContext(
+        model=model, inputs=inputs, maps=maps, boxes=boxes, masks=masks, explainer=explainer,
+        model_factory=model_factory, target=target, chunk_size=chunk_size,
+    )  # fmt: skip
     for i, (suite, members, merged) in enumerate(groups):
-        ctx = MetricContext(
-            model=model, inputs=inputs, maps=maps, boxes=boxes, masks=masks, explainer=explainer,
-            model_factory=model_factory, target=target, chunk_size=chunk_size,
-            progress=scaled_progress(progress, i / len(groups), (i + 1) / len(groups)),
-        )  # fmt: skip
+        ctx = replace(whole, progress=scaled_progress(progress, i / len(groups), (i + 1) / len(groups)))
         for name in members:
             ctx.require(name, get(name).needs)
         if suite:
@@ -256,7 +257,8 @@ def parse_setting(param: Param, text: str, metric: str = "") -> Any:
                 raise ValueError(raw)
             raw = lowered in ("true", "1", "yes")
     except ValueError:
-        raise ParameterError(f"{metric}: parameter '{param.name}' must be a {param.kind}; got {text!r}") from None
+        expected = {"int": "an integer", "float": "a number", "bool": "true or false"}[param.kind]
+        raise ParameterError(f"{metric}: parameter '{param.name}' must be {expected}; got {text!r}") from None
     return param.coerce(raw, metric)
 
 
