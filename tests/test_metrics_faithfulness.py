@@ -287,7 +287,7 @@ def test_low_resolution_maps_are_upsampled() -> None:
         ({"substrate": "white"}, r"'substrate' must be one of \['blur', 'black', 'mean', 'noise'\]; got 'white'"),
         ({"granularity": "region"}, r"'granularity' must be one of \['pixel', 'patch', 'superpixel'\]; got 'region'"),
         ({"steps": 0}, r"insertion: parameter 'steps' must be an integer in \[1, 10000\]; got 0"),
-        ({"sigma": 0.0}, r"insertion: parameter 'sigma' must be a number in \[0.5, 50.0\]; got 0.0"),
+        ({"sigma": 0.0}, r"insertion: parameter 'sigma' must be a finite number in \[0.5, 50.0\]; got 0.0"),
         ({"output": "softmax"}, r"parameter 'output' must be one of \['probability', 'logit'\]; got 'softmax'"),
         ({"stpes": 10}, r"insertion: unknown parameter\(s\) \['stpes'\]"),
     ],

@@ -60,8 +60,8 @@ def test_curve_settings_are_declared_once_and_shared() -> None:
 
 def test_settings_are_validated_by_the_schema_with_the_setting_range_and_value() -> None:
     box = [(0, 0, 4, 4)]
-    with pytest.raises(xai_core.ParameterError, match=r"pointing_game: parameter 'tolerance' must be a number in "
-                       r"\[0.0, 1000.0\]; got -1"):  # fmt: skip
+    message = r"pointing_game: parameter 'tolerance' must be a finite number in \[0.0, 1000.0\]; got -1"
+    with pytest.raises(xai_core.ParameterError, match=message):
         metrics.evaluate("pointing_game", maps=maps(1), boxes=[box], tolerance=-1)
     with pytest.raises(xai_core.ParameterError, match=r"wsol: unknown parameter\(s\) \['treshold'\]"):
         metrics.wsol(maps(1), [box], treshold=0.3)

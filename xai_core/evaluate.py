@@ -140,8 +140,9 @@ def _evaluate_one(
     ]
 
 
-def summary(out: Path, stream: TextIO = sys.stdout) -> None:
-    """Mean of each metric per method over the images, with the better direction."""
+def summary(out: Path, stream: TextIO | None = None) -> None:
+    """Mean of each metric per method over the images, with the better direction (to ``stream``, else stdout)."""
+    stream = stream or sys.stdout  # looked up per call: a default bound at import would outlive a redirected stdout
     table: dict[tuple[str, str], list[float]] = defaultdict(list)
     better: dict[str, str] = {}
     with out.open(newline="") as handle:
