@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 import torch
@@ -22,3 +23,19 @@ def cnn() -> nn.Module:
 @pytest.fixture
 def x() -> torch.Tensor:
     return images()
+
+
+@pytest.fixture(scope="session")
+def lite0() -> Any:
+    """The bundled EfficientNet-Lite0 wrapper on the CPU, loaded once per session (offline, bundled weights)."""
+    from xai_core.models import load_model
+
+    return load_model(device="cpu")
+
+
+@pytest.fixture(scope="session")
+def chelsea_224(lite0: Any) -> torch.Tensor:
+    """The 'chelsea' sample preprocessed for Lite0: ``[1, 3, 224, 224]``."""
+    from xai_core.images import load_sample
+
+    return lite0.preprocess(load_sample("chelsea").image)

@@ -26,14 +26,19 @@ def relu_cnn(
         nn.Flatten(),
         nn.Linear(8, classes),
     )
-    # Non-trivial batch-norm statistics so that implicit biases matter.
-    for module in model.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.5, 0.5)
-            module.running_var.uniform_(0.5, 2.0)
-            module.weight.data.uniform_(0.5, 1.5)
-            module.bias.data.uniform_(-0.2, 0.2)
-    return model.eval()
+    return _random_batch_norms(model).eval()
+
+
+def _random_batch_norms(model: nn.Module) -> nn.Module:
+    """Non-trivial batch-norm statistics and affine parameters, so that implicit biases matter."""
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.2, 0.2)
+    return model
 
 
 CAM_LAYER_INDEX = 7  # the last conv of relu_cnn
@@ -76,3 +81,33 @@ class PixelWrapper:
 
     def to_model_space(self, pixels: torch.Tensor) -> torch.Tensor:
         return (pixels - 0.5) / 0.5
+
+
+class Add(nn.Module):
+    """``a + b`` as a module, so that a reference library can attach its sum rule (Captum's ``Addition_Module``)."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a + b
+
+
+class ResidualCNN(nn.Module):
+    """Conv-BN-ReLU stem, one residual block (conv-BN-ReLU-conv-BN plus the stem), ReLU, global average pool, linear.
+
+    ``adder`` computes the residual sum (a plain ``a + b`` by default); reference libraries swap in their own sum
+    module. The weights depend on ``seed`` only.
+    """
+
+    def __init__(self, seed: int = 0, classes: int = 4, adder: nn.Module | None = None) -> None:
+        super().__init__()
+        torch.manual_seed(seed)
+        self.stem, self.bn0, self.act0 = nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU()
+        self.conv1, self.bn1, self.act1 = nn.Conv2d(6, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU()
+        self.conv2, self.bn2 = nn.Conv2d(6, 6, 3, padding=1), nn.BatchNorm2d(6)
+        self.add, self.act2 = adder if adder is not None else Add(), nn.ReLU()
+        self.pool, self.fc = nn.AdaptiveAvgPool2d(1), nn.Linear(6, classes)
+        _random_batch_norms(self).eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.act0(self.bn0(self.stem(x)))
+        r = self.bn2(self.conv2(self.act1(self.bn1(self.conv1(h)))))
+        return self.fc(torch.flatten(self.pool(self.act2(self.add(r, h))), 1))

@@ -1,4 +1,4 @@
-"""The only module that touches a model's forward or backward: hooks, function modes and the model lock.
+"""The only package that touches a model's forward or backward: hooks, function modes and the model lock.
 
 Two mechanisms, each removed in ``finally`` (never in ``__del__``):
 
@@ -9,6 +9,9 @@ Two mechanisms, each removed in ``finally`` (never in ``__del__``):
   to ``relu``/``hardtanh``/``batch_norm``/``conv2d`` whether it comes from an ``nn.ReLU``, an ``nn.ReLU6``, a fused
   ``BatchNormAct2d`` (timm) or functional code, without registering anything on the model; the mode stack is
   thread-local, so concurrent sessions do not see each other's rules.
+
+``xai_core.hooks.relevance`` holds the function modes of LRP and DeepLIFT, which replace the backward pass of every
+op on the input's path (convolutions, batch norm, additions, pooling), not only the activations.
 """
 
 from __future__ import annotations
