@@ -88,6 +88,23 @@ NOTES: dict[str, Note] = {
         r"\tau_q = \operatorname{percentile}_q\!\left(a^{(l)} R^{(l+1)}\right)",
         r"$a^{(l)} = \mathrm{ReLU}(z^{(l)})$: the activation; the percentile runs over the layer, per image.",
     ),
+    "lrp": Note(
+        "Hand the class score down the network layer by layer: each neuron passes its relevance to its inputs in "
+        "proportion to their contribution, so (up to biases) the relevance adds up to the score. Rules decide "
+        "the shares: epsilon for dense layers, positive contributions (z+) for convolutions, flat for the first.",
+        r"R_i = \sum_j \frac{x_i w_{ij}}{z_j + \epsilon\,\mathrm{sign}(z_j)} R_j, \qquad z_j = \sum_i x_i w_{ij} + b_j",
+        r"$R_j$: relevance of neuron $j$ in the layer above; the epsilon rule, shown here, tends to gradient × "
+        r"input as $\epsilon \to 0$ on ReLU networks (survey section 2.2).",
+    ),
+    "deeplift": Note(
+        "Compare the image with a reference (a black image) and explain the difference of the scores: at every "
+        "ReLU the backward pass carries the ratio of output change to input change instead of the slope, so the "
+        "attributions add up exactly to f(x) − f(x′).",
+        r"m_{\Delta x \Delta y} = \frac{y - y'}{x - x'} \ \text{(Rescale)}, \qquad a_i = (x_i - x'_i)\, "
+        r"m_{\Delta x_i \Delta f}, \qquad \sum_i a_i = f(\mathbf{x}) - f(\mathbf{x}')",
+        r"$x, y$: a unit's input and output for the image, $x', y'$ for the reference; multipliers chain like "
+        r"gradients.",
+    ),
     "grad_cam": Note(
         "Look at the last convolutional layer instead of the pixels. Weight each feature map by its average "
         "gradient, add them up, keep the positive part and upsample: a coarse map of where the class evidence is.",

@@ -153,6 +153,7 @@ LEARN_SAT_INPUT = "learn.saturation.input"
 LEARN_SAT_STEPS = "learn.saturation.steps"
 LEARN_SAT_RULE = "learn.saturation.rule"
 LEARN_SAT_CHART = "learn.saturation.chart"
+LEARN_LRP_RUN = "learn.lrp.run"  # toggle: compare epsilon-LRP and gradient x input on the sidebar's image
 
 
 def learn_rule_output_key(rule: str) -> str:
