@@ -9,6 +9,7 @@ collected and refused with ``HookError`` after the forward pass: never a silent 
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -48,7 +49,7 @@ _LINEAR = _STRUCTURAL | _CONVS | _AVG_POOLS | {"linear", "batch_norm", "neg", "_
 
 def stabilize(z: Tensor, eps: float) -> Tensor:
     """``z + eps * sign(z)`` with sign(0) = +1 (zennit's and Captum's stabilizer): no division by zero."""
-    return torch.where(z >= 0, z + eps, z - eps)
+    return (z - eps).add_(z >= 0, alpha=2 * eps)  # one pass fewer than torch.where(z >= 0, z + eps, z - eps)
 
 
 class _Rule(torch.autograd.Function):
@@ -71,17 +72,16 @@ def _bind(names: Sequence[str], args: Sequence[Any], kwargs: dict[str, Any]) -> 
     return dict(zip(names, args, strict=False)) | kwargs
 
 
-def _relu_clip(name: str, args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[bool, float | None]:
-    """(is a ReLU or a ReLU6/hardtanh with lower bound 0, its upper bound or None)."""
+def _clamp_bounds(name: str, args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[float, float] | None:
+    """(low, high) of a ReLU (0, inf), ReLU6 (0, 6) or hardtanh call; None for any other op."""
     if name in ("relu", "relu_"):
-        return True, None
+        return 0.0, math.inf
     if name == "relu6":
-        return True, 6.0
+        return 0.0, 6.0
     if name in ("hardtanh", "hardtanh_"):
         bound = _bind(("input", "min_val", "max_val"), args, kwargs)
-        if float(bound.get("min_val", -1.0)) == 0.0:
-            return True, float(bound.get("max_val", 1.0))
-    return False, None
+        return float(bound.get("min_val", -1.0)), float(bound.get("max_val", 1.0))
+    return None
 
 
 def _differentiable(out: Any) -> bool:
@@ -196,12 +196,12 @@ class _RelevanceMode(_PathMode):
             return self._affine(name, args, kwargs)
         if name == "batch_norm":
             return self._batch_norm(args, kwargs)
-        is_relu, high = _relu_clip(name, args, kwargs)
-        if is_relu:  # LRP passes relevance through ReLU-like units unchanged (zennit's Pass rule)
+        bounds = _clamp_bounds(name, args, kwargs)
+        if bounds is not None and bounds[0] == 0.0:  # ReLU, ReLU6: relevance passes unchanged (zennit's Pass rule)
             x = args[0]
             if self.clip_stats:
                 self.stats.activations += x.numel()
-                self.stats.clipped += int((x > high).sum()) if high is not None else 0
+                self.stats.clipped += int((x > bounds[1]).sum())
             base = _OUT_OF_PLACE.get(name, func)  # forward through the function itself: an outer mode may swap it
             options = {k: v for k, v in kwargs.items() if k != "inplace"}
             return _Rule.apply(lambda t: base(t, *args[1:], **options), lambda g, _i, _o: (g,), x)
@@ -293,9 +293,11 @@ class _RelevanceMode(_PathMode):
             operands = [next(given) if isinstance(t, Tensor) else t for t in (a, b)]
             return coefficients[0] * operands[0] + coefficients[1] * operands[1]
 
+        weights = [k for k, t in zip(coefficients, (a, b), strict=True) if isinstance(t, Tensor)]
+        eps = self.stabilizer  # closures hold values, not the mode (whose path keeps every activation alive)
+
         def backward(grad: Tensor, saved: Sequence[Tensor], out: Tensor) -> tuple[Tensor, ...]:
-            s = grad / stabilize(out, self.stabilizer)
-            weights = [k for k, t in zip(coefficients, (a, b), strict=True) if isinstance(t, Tensor)]
+            s = grad / stabilize(out, eps)
             return tuple((k * t * s).sum_to_size(t.shape) for k, t in zip(weights, saved, strict=True))
 
         return _Rule.apply(compute, backward, *inputs)
@@ -331,10 +333,18 @@ def relevance_rules(
         raise _missing_error(method, mode.missing, "relevance rule")
 
 
-def _differences(t: Tensor) -> Tensor:
-    """[x; x'] -> [x - x'; x - x']: DeepLIFT's differences from the reference, for both halves (as Captum)."""
-    top, bottom = t.chunk(2)
-    return torch.cat([top - bottom, top - bottom])
+def _halves(t: Tensor) -> Tensor:
+    """``[x; x']`` (batch ``2B``) as ``[2, B, ...]``: the input half and the reference half."""
+    return t.unflatten(0, (2, -1))
+
+
+def _multiplier(grad: Tensor, d_in: Tensor, d_out: Tensor, eps: float, plain: Any) -> Tensor:
+    """Captum's ``nonlinear``: grad * d_out / d_in for both halves; ``plain()`` (the gradient) where |d_in| < eps."""
+    scaled = (_halves(grad) * (d_out / d_in)).flatten(0, 1)
+    small = d_in.abs() < eps
+    if not bool(small.any()):  # the usual case: no unit with the same input for image and reference
+        return scaled
+    return torch.where(small.unsqueeze(0).expand_as(_halves(grad)).flatten(0, 1), plain(), scaled)
 
 
 def _plain_gradient(func: Any, pre: Tensor, grad: Tensor) -> Tensor:
@@ -352,7 +362,8 @@ class _RescaleMode(_PathMode):
         if name in _RESCALED:
             base = _OUT_OF_PLACE.get(name, func)
             options = {k: v for k, v in kwargs.items() if k != "inplace"}
-            return _Rule.apply(lambda t: base(t, *args[1:], **options), self._rescale(base, args, options), args[0])
+            backward = self._rescale(base, args, options, _clamp_bounds(name, args, kwargs))
+            return _Rule.apply(lambda t: base(t, *args[1:], **options), backward, args[0])
         if name in _MAX_POOLS and not kwargs.get("return_indices"):
             return self._max_pool(name, args, kwargs)
         if name == "batch_norm" and _bind(("input", "running_mean", "running_var", "weight", "bias", "training"),
@@ -365,14 +376,21 @@ class _RescaleMode(_PathMode):
             self.missing[name] += 1
         return out
 
-    def _rescale(self, base: Any, args: Sequence[Any], options: dict[str, Any]) -> Any:
-        """Captum's ``nonlinear``: m = delta_out / delta_in, the plain gradient where |delta_in| < eps."""
+    def _rescale(
+        self, base: Any, args: Sequence[Any], options: dict[str, Any], bounds: tuple[float, float] | None
+    ) -> Any:
+        """The Rescale rule: m = (y - y') / (x - x') for image and reference alike, as Captum's ``nonlinear``."""
+        eps = self.eps
 
         def backward(grad: Tensor, inputs: Sequence[Tensor], out: Tensor) -> tuple[Tensor]:
-            pre = inputs[0]
-            d_in, d_out = _differences(pre), _differences(out)
-            plain = _plain_gradient(lambda t: base(t, *args[1:], **options), pre, grad)
-            return (torch.where(d_in.abs() < self.eps, plain, grad * d_out / d_in),)
+            pre, post = _halves(inputs[0]), _halves(out)
+
+            def plain() -> Tensor:  # the activation's own gradient: ATen's kernel for the clamps, autograd otherwise
+                if bounds is not None:
+                    return torch.ops.aten.hardtanh_backward(grad, inputs[0], *bounds)
+                return _plain_gradient(lambda t: base(t, *args[1:], **options), inputs[0], grad)
+
+            return (_multiplier(grad, pre[0] - pre[1], post[0] - post[1], eps, plain),)
 
         return backward
 
@@ -382,18 +400,21 @@ class _RescaleMode(_PathMode):
         pool, unpool = getattr(F, name), getattr(F, name.replace("pool", "unpool"))
         geometry = [bound.get(k, d) for k, d in (("kernel_size", 1), ("stride", None), ("padding", 0),
                                                   ("dilation", 1), ("ceil_mode", False))]  # fmt: skip
+        eps = self.eps
 
         def backward(grad: Tensor, inputs: Sequence[Tensor], out: Tensor) -> tuple[Tensor]:
-            pre = inputs[0]
-            top, ref = out.chunk(2)
+            pre, (top, ref) = inputs[0], _halves(out)
             highest = torch.max(top, ref)
             d_out = torch.cat([highest - ref, top - highest])
             _, where = pool(pre, *geometry, return_indices=True)
-            spread = unpool(grad * d_out, where, *geometry[:3], output_size=pre.shape).chunk(2)
-            spread_sum = spread[0] + spread[1]
-            d_in = _differences(pre)
+            spread = _halves(unpool(grad * d_out, where, *geometry[:3], output_size=pre.shape)).sum(0)
+            d_in = _halves(pre)[0] - _halves(pre)[1]
+            small = d_in.abs() < eps
+            scaled = (spread / d_in).expand(2, *spread.shape).flatten(0, 1)
+            if not bool(small.any()):
+                return (scaled,)
             plain = _plain_gradient(lambda t: pool(t, *geometry), pre, grad)
-            return (torch.where(d_in.abs() < self.eps, plain, torch.cat([spread_sum, spread_sum]) / d_in),)
+            return (torch.where(small.expand(2, *small.shape).flatten(0, 1), plain, scaled),)
 
         return _Rule.apply(lambda t: pool(t, *geometry), backward, bound["input"])
 
@@ -417,8 +438,8 @@ def rescale_rule(inputs: Tensor, eps: float = 1e-10, method: str = "deeplift") -
 class _UnclippedMode(TorchFunctionMode):
     def __torch_function__(self, func: Any, types: Any, args: Sequence[Any] = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
-        is_relu, high = _relu_clip(getattr(func, "__name__", ""), args, kwargs)
-        if is_relu and high is not None:
+        bounds = _clamp_bounds(getattr(func, "__name__", ""), args, kwargs)
+        if bounds is not None and bounds[0] == 0.0 and bounds[1] < math.inf:
             return F.relu(args[0])
         return func(*args, **kwargs)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
 from torch import Tensor
 
 from xai_core.hooks.relevance import STABILIZER, AffineCall, stabilize
@@ -30,45 +31,54 @@ def epsilon(eps: float) -> Rule:
     return rule
 
 
+def _signed_parts(x: Tensor) -> list[tuple[Tensor, bool]]:
+    """(x+, True) and (x-, False), leaving out a part that is zero everywhere (x- after a ReLU): its terms vanish."""
+    if not bool((x < 0).any()):
+        return [(x, True)]
+    return [(x.clamp(min=0), True), (x.clamp(max=0), False)]
+
+
+def _share(
+    call: AffineCall, relevance: Tensor, w_pos: Tensor, w_neg: Tensor, b: Tensor | None, gate: Tensor | None = None
+) -> Tensor:
+    """Relevance through the contributions z = W_pos x+ + b + W_neg x-, in proportion to each (``gate``: where)."""
+    pairs = [(x, w_pos if positive else w_neg, b if positive else None) for x, positive in _signed_parts(call.inputs)]
+    z = sum(call.forward(x, w, bias) for x, w, bias in pairs)
+    assert isinstance(z, Tensor)
+    s = relevance / stabilize(z, STABILIZER)
+    if gate is not None:
+        s = gate.to(s) * s
+    return sum((x * call.transpose(w, s) for x, w, _ in pairs), torch.zeros_like(call.inputs))
+
+
 def alpha_beta(alpha: float, beta: float, *, bias: bool = True) -> Rule:
-    """zennit's ``AlphaBeta(alpha, beta)``; ``bias=False`` zeroes the bias (zennit's ``zero_params=['bias']``)."""
+    """zennit's ``AlphaBeta(alpha, beta)``; ``bias=False`` zeroes the bias (zennit's ``zero_params=['bias']``).
+
+    Positive contributions pair x+ with W+ and x- with W- (plus b+); negative ones x+ with W- and x- with W+ (b-).
+    """
 
     def rule(call: AffineCall, relevance: Tensor) -> Tensor:
-        x_pos, x_neg = call.inputs.clamp(min=0), call.inputs.clamp(max=0)
         w_pos, w_neg = call.weight.clamp(min=0), call.weight.clamp(max=0)
         b = call.bias if bias else None
-        result = 0.0
-        for factor, (w_a, w_b, b_part) in (
-            (alpha, (w_pos, w_neg, b.clamp(min=0) if b is not None else None)),  # positive contributions
-            (-beta, (w_neg, w_pos, b.clamp(max=0) if b is not None else None)),  # negative contributions
-        ):
-            if factor == 0:
-                continue
-            z = call.forward(x_pos, w_a, b_part) + call.forward(x_neg, w_b, None)
-            s = relevance / stabilize(z, STABILIZER)
-            result = result + factor * (x_pos * call.transpose(w_a, s) + x_neg * call.transpose(w_b, s))
-        assert isinstance(result, Tensor)
+        result = alpha * _share(call, relevance, w_pos, w_neg, b.clamp(min=0) if b is not None else None)
+        if beta:
+            result = result - beta * _share(call, relevance, w_neg, w_pos, b.clamp(max=0) if b is not None else None)
         return result
 
     return rule
 
 
 def gamma(g: float) -> Rule:
-    """zennit's generalised ``Gamma``: favours positive contributions on positive outputs and vice versa."""
+    """zennit's generalised ``Gamma``: on positive outputs x+ meets W + g W+ and x- meets W + g W- (and the bias
+    b + g b+); on negative outputs the other way round."""
 
     def rule(call: AffineCall, relevance: Tensor) -> Tensor:
-        x_pos, x_neg = call.inputs.clamp(min=0), call.inputs.clamp(max=0)
-        w_up, w_down = call.weight + g * call.weight.clamp(min=0), call.weight + g * call.weight.clamp(max=0)
-        b = call.bias
+        w, b = call.weight, call.bias
+        w_up, w_down = w + g * w.clamp(min=0), w + g * w.clamp(max=0)
         b_up = b + g * b.clamp(min=0) if b is not None else None
         b_down = b + g * b.clamp(max=0) if b is not None else None
-        z_up = call.forward(x_pos, w_up, b_up) + call.forward(x_neg, w_down, None)
-        z_down = call.forward(x_pos, w_down, b_down) + call.forward(x_neg, w_up, None)
-        s_up = (call.output > 0).to(relevance) * relevance / stabilize(z_up, STABILIZER)
-        s_down = (call.output < 0).to(relevance) * relevance / stabilize(z_down, STABILIZER)
-        return x_pos * (call.transpose(w_up, s_up) + call.transpose(w_down, s_down)) + x_neg * (
-            call.transpose(w_down, s_up) + call.transpose(w_up, s_down)
-        )
+        up = _share(call, relevance, w_up, w_down, b_up, gate=call.output > 0)
+        return up + _share(call, relevance, w_down, w_up, b_down, gate=call.output < 0)
 
     return rule
 
