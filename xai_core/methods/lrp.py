@@ -23,7 +23,8 @@ How the rest of a real network is treated (``hooks.relevance.relevance_rules``),
   every activation silently).
 
 On a ReLU network, epsilon-LRP with epsilon -> 0 equals gradient x input (survey section 2.2; Ancona et al. 2018):
-``lrp_vs_gradient_x_input`` measures it on any model.
+``lrp_vs_gradient_x_input`` measures it on any model. The survey files LRP under the vanilla gradients (section 2.2,
+next to gradient x input): one backward pass with modified local rules, no path, no bias terms of its own.
 """
 
 from __future__ import annotations
