@@ -73,9 +73,9 @@ def test_summation_to_delta_where_captum_breaks_it() -> None:
     _, captum_delta = captum_attr.DeepLift(copy.deepcopy(model)).attribute(
         x, torch.zeros_like(x), target=[0, 1, 2], return_convergence_delta=True
     )
-    change = (result.extras["f_input"] - result.extras["f_baseline"]).abs()
-    assert (result.extras["completeness_gap"].abs() < 1e-5 * change).all()
-    assert captum_delta.abs().max() > 100 * result.extras["completeness_gap"].abs().max()
+    change = (result.completeness.f_input - result.completeness.f_baseline).abs()
+    assert (result.completeness.gap.abs() < 1e-5 * change).all()
+    assert captum_delta.abs().max() > 100 * result.completeness.gap.abs().max()
 
 
 @pytest.mark.parametrize("activation", [nn.ReLU, nn.ReLU6])
@@ -83,9 +83,10 @@ def test_summation_to_delta_with_saturating_units(activation: type[nn.Module]) -
     """Inputs x 30 push ReLU6 units past the clip, where the gradient is 0 but the multiplier is not."""
     model, x = relu_cnn(activation=activation), images() * 30.0
     result = xai_core.attribute(PixelWrapper(model), x, "deeplift", target=1, baseline="white")
-    change = (result.extras["f_input"] - result.extras["f_baseline"]).abs()
-    assert (result.extras["completeness_gap"].abs() < 1e-4 * change).all()
-    assert torch.allclose(result.attributions.flatten(1).sum(1), result.extras["f_input"] - result.extras["f_baseline"])
+    change = (result.completeness.f_input - result.completeness.f_baseline).abs()
+    assert (result.completeness.gap.abs() < 1e-4 * change).all()
+    total = result.attributions.flatten(1).double().sum(1)
+    assert torch.allclose(total, result.completeness.f_input - result.completeness.f_baseline, rtol=1e-4)
 
 
 def test_linear_model_is_weight_times_difference() -> None:
@@ -135,5 +136,5 @@ def test_bad_settings_get_clear_messages() -> None:
 def test_runs_on_lite0_and_adds_up(lite0: Any, chelsea_224: torch.Tensor) -> None:
     result = xai_core.attribute(lite0, chelsea_224, "deeplift", baseline="black")
     assert result.attributions.shape == chelsea_224.shape and torch.isfinite(result.attributions).all()
-    change = float(result.extras["f_input"][0] - result.extras["f_baseline"][0])
-    assert abs(float(result.extras["completeness_gap"][0])) < 1e-5 * abs(change)
+    change = float(result.completeness.f_input[0] - result.completeness.f_baseline[0])
+    assert abs(float(result.completeness.gap[0])) < 1e-5 * abs(change)

@@ -243,7 +243,9 @@ def test_bad_settings_get_clear_messages() -> None:
         xai_core.attribute(relu_cnn(), images(), "lrp", output="probability")
     with pytest.raises(xai_core.ParameterError, match=r"'composite' must not be 'epsilon_gamma_box' for a plain"):
         xai_core.attribute(relu_cnn(), images(), "lrp", composite="epsilon_gamma_box")
-    with pytest.raises(xai_core.ParameterError, match=r"parameter 'epsilon' must be a number in \[1e-12, 100.0\]"):
+    with pytest.raises(
+        xai_core.ParameterError, match=r"parameter 'epsilon' must be a finite number in \[1e-12, 100.0\]"
+    ):
         xai_core.attribute(relu_cnn(), images(), "lrp", epsilon=0.0)
     with (
         pytest.raises(xai_core.HookError, match="batch norm in eval mode"),

@@ -5,7 +5,7 @@ Input and baseline run as one batch ``[x; x']``; in the backward pass every elem
 plain gradient where |z - z'| < 1e-10, as Captum), max pooling Captum's maxpool rule, and linear layers (conv,
 linear, eval batch norm, additions, average pooling) their gradient, which is exactly their multiplier. The chain
 rule for multipliers (paper sec. 3.3) then makes ``(x - x') * m`` add up to f(x) - f(x') (summation-to-delta):
-``extras["completeness_gap"]`` holds sum(attr) - (f(x) - f(x')). Baselines are IG's (``paths.make_baseline``).
+``Attribution.completeness`` holds sum(attr) - (f(x) - f(x')). Baselines are IG's (``paths.make_baseline``).
 
 Deliberate differences from Captum 0.9: ReLU6 (``nn.ReLU6``/``hardtanh``, Lite0's activation) gets the Rescale rule
 (Captum knows only ``nn.ReLU`` and silently back-propagates the gradient through ReLU6), activations are found in
@@ -20,11 +20,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from xai_core.extras import COMPLETENESS, Completeness
 from xai_core.hooks.relevance import rescale_rule
 from xai_core.methods.base import Context, Method
 from xai_core.methods.integrated_gradients import BLUR_SIGMA, SEED
 from xai_core.methods.lrp import _logit_only
-from xai_core.paths import baseline_param, completeness_gap, make_baseline
+from xai_core.paths import baseline_param, make_baseline
 from xai_core.registry import register
 
 EPS = 1e-10  # Captum's DeepLift eps: below this input difference the plain gradient is used
@@ -33,6 +34,7 @@ EPS = 1e-10  # Captum's DeepLift eps: below this input difference the plain grad
 @register
 class DeepLift(Method):
     name = "deeplift"
+    records = ("completeness",)
     family = "vanilla"
     paper = (
         "Shrikumar, Greenside, Kundaje. Learning Important Features Through Propagating Activation Differences. "
@@ -57,7 +59,5 @@ class DeepLift(Method):
             scores = ctx.target.repeat(2)(logits)
             (multipliers,) = torch.autograd.grad(scores.sum(), x)
         attributions = (inputs - baseline) * multipliers
-        f_input, f_baseline = scores[:batch].detach(), scores[batch:].detach()
-        ctx.extras["completeness_gap"] = completeness_gap(attributions, f_input, f_baseline)
-        ctx.extras["f_input"], ctx.extras["f_baseline"] = f_input.cpu(), f_baseline.cpu()
+        ctx.extras[COMPLETENESS] = Completeness.of(attributions, scores[:batch], scores[batch:])
         return attributions.detach()
