@@ -10,8 +10,9 @@ Two mechanisms, each removed in ``finally`` (never in ``__del__``):
   ``BatchNormAct2d`` (timm) or functional code, without registering anything on the model; the mode stack is
   thread-local, so concurrent sessions do not see each other's rules.
 
-``xai_core.hooks.relevance`` holds the function modes of LRP and DeepLIFT, which replace the backward pass of every
-op on the input's path (convolutions, batch norm, additions, pooling), not only the activations.
+``xai_core.hooks.relevance`` (LRP) and ``xai_core.hooks.rescale`` (DeepLIFT) hold function modes that replace the
+backward pass of every op on the input's path (convolutions, batch norm, additions, pooling), not only the
+activations; what they share is in ``xai_core.hooks._rules``.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from xai_core.extras import COMPLETENESS, Completeness
-from xai_core.hooks.relevance import rescale_rule
+from xai_core.hooks.rescale import rescale_rule
 from xai_core.methods.base import Context, Method
 from xai_core.methods.integrated_gradients import BLUR_SIGMA, SEED
 from xai_core.methods.lrp import _logit_only
