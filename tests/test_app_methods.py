@@ -8,6 +8,7 @@ whole matrix stays cheap; what is tested is the path from the widgets to the eng
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,13 +35,16 @@ def toy_wrapper() -> models.ModelWrapper:
 
 
 @pytest.fixture
-def toy_app(monkeypatch: pytest.MonkeyPatch) -> AppTest:
+def toy_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
     st.cache_data.clear()
     st.cache_resource.clear()
     monkeypatch.setattr(xai_core, "load_model", lambda *args, **kwargs: toy_wrapper())
     at = AppTest.from_file(APP, default_timeout=300).run()
     assert not at.exception, [e.value for e in at.exception]
-    return at
+    yield at
+    # The toy sits in st.cache_resource under the bundled model's name: a later app test in this process would get it.
+    st.cache_data.clear()
+    st.cache_resource.clear()
 
 
 def _cheapen(at: AppTest, method: str) -> None:
