@@ -225,3 +225,112 @@ def test_samples() -> None:
         assert load_sample("motorcycle").image.size == (741, 500)
     with pytest.raises(ImageError, match=r"unknown sample image 'dog'; available: chelsea, coffee"):
         load_sample("dog")
+
+
+def gray16_png(width: int, height: int) -> bytes:
+    """A 16-bit grayscale PNG of zeros written row by row: a few KB that decode to 2 bytes per pixel."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    packer = zlib.compressobj(9)
+    data = b"".join(packer.compress(b"\0" * (1 + 2 * width)) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 16, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+
+
+def test_decode_cost_counts_bytes_per_pixel_and_the_downscale() -> None:
+    small = images.decode_cost("RGB", 100, 100)
+    assert small == 100 * 100 * (4 + 4 + images.WORK_BYTES_PER_PIXEL)  # Pillow keeps RGB in 4 bytes per pixel
+    assert images.decode_cost("I;16", 100, 100) == small - 2 * 100 * 100
+    big = images.decode_cost("I;16", 10_000, 10_000)  # the reported 200 KB PNG: 200 MB decoded + working copies
+    assert 10_000**2 * 2 < big < 10_000**2 * 6
+    assert images.decode_cost("RGBA", 10_000, 10_000) - images.decode_cost("RGB", 10_000, 10_000) == 4 * 10_000**2
+
+
+def test_an_image_over_the_decode_budget_is_refused_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = gray16_png(5000, 5000)  # 25 MP: 50 MB decoded, about 318 MB with the downscale's working copies
+    assert len(data) < 100_000
+    monkeypatch.setenv(images.ENV_MAX_DECODE_MB, "64")
+    with pytest.raises(
+        ImageError,
+        match=r"^big.png: decoding this image would take about 317.8 MB .*\(64.0 MB, set by XAI_MAX_DECODE_MB\)",
+    ):
+        load_image(data, name="big.png")
+    monkeypatch.setenv(images.ENV_MAX_DECODE_MB, "lots")
+    with pytest.raises(ImageError, match="XAI_MAX_DECODE_MB must be a number of megabytes; got 'lots'"):
+        load_image(data)
+    monkeypatch.setenv(images.ENV_MAX_DECODE_MB, "512")
+    loaded = load_image(data, name="big.png")
+    assert loaded.image.size == (4096, 4096) and images.DECODE_GATE.reserved == 0
+
+
+def test_the_decode_gate_bounds_concurrency_and_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import time
+
+    monkeypatch.setenv(images.ENV_MAX_DECODE_MB, "3")
+    gate = images.DecodeGate(slots=2)
+    seen: list[tuple[int, int]] = []
+    errors: list[Exception] = []
+
+    def decode(cost: int) -> None:
+        try:
+            with gate.reserve(cost, "x", wait_s=30):
+                seen.append((gate.active, gate.reserved))
+                time.sleep(0.05)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=decode, args=(2**20 * (1 + k % 2),)) for k in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors and len(seen) == 8
+    assert max(a for a, _ in seen) <= 2 and max(r for _, r in seen) <= 3 * 2**20
+    assert (gate.active, gate.reserved) == (0, 0)
+    busy = pytest.raises(ImageError, match=r"^y: the server is busy decoding")
+    with gate.reserve(3 * 2**20, "x"), busy, gate.reserve(1, "y", wait_s=0.05):
+        pass
+    assert (gate.active, gate.reserved) == (0, 0)  # a refused or finished decode gives its share back
+
+
+_PEAK_PROBE = """
+import importlib.util, io, sys
+from PIL import Image
+spec = importlib.util.spec_from_file_location("images", sys.argv[2])  # the module alone: no torch in this process
+images = sys.modules["images"] = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(images)
+data = open(sys.argv[1], "rb").read()
+header = Image.open(io.BytesIO(data))
+estimate = images.decode_cost(header.mode, *header.size)
+def status(field):  # VmHWM, not ru_maxrss: a child's ru_maxrss starts at its parent's peak (kept over exec)
+    line = next(l for l in open("/proc/self/status") if l.startswith(field + ":"))
+    return int(line.split()[1]) * 1024
+now = status("VmRSS")
+images.load_image(data)
+print(status("VmHWM") - now, estimate)
+"""
+
+
+@pytest.mark.parametrize("kind", ["gray16", "rgba"])
+def test_decoding_stays_within_its_estimate(kind: str, tmp_path: Path) -> None:
+    """The peak memory of a worst-case upload (a large image in a small file) stays under ``decode_cost``."""
+    import os
+    import subprocess
+    import sys
+
+    side = 5000  # 25 MP, larger than MAX_SIDE so the downscale path runs
+    if kind == "gray16":
+        data = gray16_png(side, side)
+    else:
+        data = encode(Image.new("RGBA", (side, side), (10, 20, 30, 128)), "PNG", compress_level=1)
+    path = tmp_path / "probe.png"
+    path.write_bytes(data)
+    env = {**os.environ, images.ENV_MAX_DECODE_MB: "4096"}
+    command = [sys.executable, "-c", _PEAK_PROBE, str(path), images.__file__]
+    out = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    growth, estimate = (int(v) for v in out.stdout.split())
+    assert 0 < growth <= estimate, (growth, estimate)

@@ -63,14 +63,22 @@ def free_port() -> int:
 
 
 def start_app(
-    env: Mapping[str, str] | None = None, *, port: int | None = None, log_path: Path | None = None
+    env: Mapping[str, str] | None = None,
+    *,
+    port: int | None = None,
+    log_path: Path | None = None,
+    root: Path = ROOT,
 ) -> AppServer:
     """Start the app on ``127.0.0.1:port`` (a free port by default) and wait until ``/_stcore/health`` answers.
+
+    The entry point is ``serve.py`` (the app with its admin sign-in routes and security headers) where ``root``
+    has one, else ``app.py`` (an older checkout, for before/after benchmarks).
 
     Args:
         env: variables added to this process's environment for the server.
         port: the port; ``None`` picks a free one.
         log_path: where the server's stdout and stderr go (``None``: discarded).
+        root: the checkout to run.
 
     Raises:
         RuntimeError: the server exited or did not answer within ``START_SECONDS``; the log's end is in the message.
@@ -80,7 +88,7 @@ def start_app(
     command = [
         str(ROOT / ".venv" / "bin" / "streamlit"),
         "run",
-        "app.py",
+        "serve.py" if (root / "serve.py").is_file() else "app.py",
         "--server.headless",
         "true",
         "--server.port",
@@ -99,7 +107,7 @@ def start_app(
     output: Any = log_path.open("wb") if log_path is not None else subprocess.DEVNULL
     try:
         process = subprocess.Popen(
-            command, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=output, stderr=subprocess.STDOUT
+            command, cwd=root, env={**os.environ, **(env or {})}, stdout=output, stderr=subprocess.STDOUT
         )
     finally:
         if log_path is not None:
