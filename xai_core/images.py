@@ -321,9 +321,9 @@ def _to_rgb(image: Image.Image, label: str, notices: list[str]) -> Image.Image:
         return _to_rgb(image, label, notices)
     if mode.startswith("I;16"):
         # round(v / 257) in integers (65535 = 255 * 257; no ties), without a float copy of the image
-        values = (np.asarray(image).astype(np.uint32) * 255 + 32767) // 65535
+        scaled = (np.asarray(image).astype(np.uint32) * 255 + 32767) // 65535
         notices.append("16-bit grayscale image scaled to 8-bit RGB")
-        return Image.fromarray(values.astype(np.uint8)).convert("RGB")
+        return Image.fromarray(scaled.astype(np.uint8)).convert("RGB")
     if mode in ("I", "F"):  # 32-bit int or float: no fixed range, so stretch what is there
         values = np.asarray(image, dtype=np.float64)
         low, high = float(values.min()), float(values.max())
