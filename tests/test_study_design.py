@@ -299,14 +299,15 @@ def test_unshown_trials_cannot_be_answered(db: Database) -> None:
         answer(db, run.token, first.trial_id + 1, 3)
 
 
-def test_rejoining_resumes_with_a_fresh_token(db: Database) -> None:
+def test_rejoining_from_the_same_device_resumes_with_a_fresh_token(db: Database) -> None:
     code = _study(db, tasks=(FORCED_CHOICE,), trials_per_participant=5)
-    run = join(db, code, participant_id="worker-7")
+    device = "browser-key-0123456789abcdef"
+    run = join(db, code, participant_id="worker-7", device=device)
     for _ in range(2):
         view = next_trial(db, run.token)
         assert view is not None
         answer(db, run.token, view.trial_id, "left")
-    again = join(db, code, participant_id="worker-7")
+    again = join(db, code, participant_id="worker-7", device=device)
     assert again.resumed and again.answered == 2 and again.token != run.token
     with pytest.raises(NotFoundError, match="unknown session token"):
         next_trial(db, run.token)
@@ -323,12 +324,13 @@ def test_consent_is_required_when_the_study_has_consent_text(db: Database) -> No
 
 def test_closing_stops_recruitment_but_lets_sessions_finish(db: Database) -> None:
     code = _study(db, tasks=(LIKERT,), trials_per_participant=2)
-    run = join(db, code, participant_id="early")
+    device = "browser-key-0123456789abcdef"
+    run = join(db, code, participant_id="early", device=device)
     assert close_study(db, code).status == "closed"
     with pytest.raises(StudyError, match="not accepting participants"):
         join(db, code)
     assert len(_run(db, run.token)) == 2
-    assert join(db, code, participant_id="early").resumed  # a participant who started may come back
+    assert join(db, code, participant_id="early", device=device).resumed  # a participant who started may come back
 
 
 def test_stimuli_stored_as_file_paths_are_read_at_trial_time(db: Database, tmp_path: Path) -> None:

@@ -150,7 +150,7 @@ def test_migration_creates_every_table_and_is_idempotent(db_url: str) -> None:
     try:
         assert set(inspect(engine).get_table_names()) >= TABLES
         with engine.connect() as connection:
-            assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0001"
+            assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0002"
     finally:
         engine.dispose()
 
@@ -323,6 +323,7 @@ def test_database_refuses_a_response_to_another_sessions_trial(db: Database) -> 
 
 
 def test_simultaneous_joins_with_one_participant_id_make_one_session(db: Database) -> None:
+    """Six tabs of one browser (one device key) race to join: one session, and every join resumes it."""
     code = _forced_choice_study(db)
     barrier = threading.Barrier(6)
     results, errors = [], []
@@ -330,7 +331,7 @@ def test_simultaneous_joins_with_one_participant_id_make_one_session(db: Databas
     def enter() -> None:
         try:
             barrier.wait(timeout=30)
-            results.append(join(db, code, participant_id="PROLIFIC-1"))
+            results.append(join(db, code, participant_id="PROLIFIC-1", device="one-browser-0123456789"))
         except BaseException as exc:  # reported below
             errors.append(exc)
 
@@ -372,3 +373,25 @@ def test_database_url_comes_from_the_argument_the_environment_or_the_default(
         resolve_url()
     with pytest.raises(StudyError, match="supports sqlite and postgresql URLs; got 'mysql'"):
         resolve_url("mysql://u@h/db")
+
+
+def test_a_new_sqlite_database_is_private_to_its_owner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import stat
+
+    from xai_core.study import ENV_URL
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(ENV_URL, raising=False)
+    old_umask = os.umask(0o022)  # a usual umask: the mode must not depend on it being strict
+    db = open_database()  # the default: studies/studies.db in a new folder
+    try:
+        code = _forced_choice_study(db)
+        join(db, code)  # a write: the WAL and its index exist now
+        folder = tmp_path / "studies"
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        files = sorted(folder.iterdir())
+        assert [f.name for f in files] == ["studies.db", "studies.db-shm", "studies.db-wal"]
+        assert {stat.S_IMODE(f.stat().st_mode) for f in files} == {0o600}
+    finally:
+        db.dispose()
+        os.umask(old_umask)

@@ -17,3 +17,12 @@ class AccessDeniedError(StudyError, PermissionError):
 
 class AdminError(PermissionError):
     """A missing, wrong or unconfigured admin token."""
+
+
+class DatabaseUnavailableError(StudyError):
+    """The database did not answer, also after retries; the message names no driver, host or SQL."""
+
+
+class TooSoonError(StudyError):
+    """An answer that came sooner after its trial was shown than a person could have seen it (a late double click
+    meant for the previous trial); nothing was recorded."""

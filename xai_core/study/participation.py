@@ -1,4 +1,4 @@
-"""Taking part: ``join`` a published study, fetch ``next_trial``, ``answer`` it, read ``progress``.
+"""Taking part: fetch ``next_trial``, ``answer`` it, read ``progress`` (``joining`` starts and resumes sessions).
 
 A participant holds one secret, the session token (``secrets.token_urlsafe(32)``: 256 random bits). Only its SHA-256
 is stored, so reading the database does not let anyone act as a participant. Every call finds the session by that
@@ -11,15 +11,16 @@ participant left off. ``answer`` writes one response in one transaction; a secon
 recorded once (unique ``(session_id, trial_id)``, with the constraint's ``IntegrityError`` caught for races) and
 reported as ``recorded=False``.
 
-Joining again with the same ``participant_id`` resumes that participant's session with a fresh token (the old one
-stops working): a recruiter's id (Prolific, MTurk) thus acts as a credential, so pass one only when it is not
-public. Without one, the participant code is a random ``secrets.token_urlsafe(16)``.
+An answer that arrives sooner than ``min_ms`` after its trial was first shown is refused (``TooSoonError``, nothing
+recorded): the app passes ``MIN_ANSWER_MS``, because a second click 0.8-1.5 s after the first otherwise answered
+the next question before its maps were on screen. Every call runs its transaction through
+``storage.with_retries``: a transient database fault is retried with backoff, then reported as
+``DatabaseUnavailableError``, never with the driver's message.
 """
 
 from __future__ import annotations
 
 import hashlib
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,15 +30,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
 from xai_core.study import schema as orm
-from xai_core.study.design import find_study
-from xai_core.study.errors import AccessDeniedError, NotFoundError, StudyError
-from xai_core.study.ordering import PoolItem, plan_trials
-from xai_core.study.storage import Database
+from xai_core.study.errors import AccessDeniedError, NotFoundError, StudyError, TooSoonError
+from xai_core.study.storage import Database, with_retries
 from xai_core.study.tasks import FORCED_CHOICE, FORWARD_SIMULATION, LIKERT, LIKERT_SCALE, SIDES
 
-SESSION_TOKEN_BYTES = 32
-PARTICIPANT_TOKEN_BYTES = 16
 MAX_CLIENT_MS = 24 * 3600 * 1000
+MIN_ANSWER_MS = 1500  # the app's minimum time on a trial: the reported late double clicks came 0.8-1.5 s apart
 
 
 @dataclass(frozen=True)
@@ -105,101 +103,8 @@ def _session(session: DbSession, token: str) -> orm.Session:
     return found
 
 
-def _answered(session: DbSession, session_id: int) -> int:
+def answered_count(session: DbSession, session_id: int) -> int:
     return session.scalar(select(func.count()).where(orm.Response.session_id == session_id)) or 0
-
-
-def _check_participant_id(participant_id: str | None) -> None:
-    if participant_id is None:
-        return
-    if not isinstance(participant_id, str) or not participant_id.strip() or len(participant_id) > 200:
-        raise StudyError(
-            f"participant_id must be None or a non-empty string of <= 200 characters; got {participant_id!r}"
-        )
-    if not participant_id.isprintable():
-        raise StudyError(f"participant_id must be printable text; got {participant_id!r}")
-
-
-def _plan(session: DbSession, study: orm.Study, participant: orm.Participant, token_hash: str) -> orm.Session:
-    rows = session.execute(
-        select(orm.Item.id, orm.Item.task, orm.Item.is_attention, orm.Item.stimulus_a_id, orm.Item.stimulus_b_id).where(
-            orm.Item.study_id == study.id
-        )
-    ).all()
-    pool = [PoolItem(r.id, r.task, r.is_attention) for r in rows]
-    stimuli = {r.id: (r.stimulus_a_id, r.stimulus_b_id) for r in rows}
-    plan = plan_trials(
-        study.seed, participant.code, pool, study.tasks, study.trials_per_participant, study.attention_checks
-    )
-    run = orm.Session(study_id=study.id, participant_id=participant.id, token_hash=token_hash, total=len(plan))
-    session.add(run)
-    session.flush()
-    for planned in plan:
-        a, b = stimuli[planned.item_id]
-        left, right = (b, a) if planned.swapped and b is not None else (a, b)
-        session.add(
-            orm.Trial(
-                session_id=run.id,
-                item_id=planned.item_id,
-                position=planned.position,
-                left_stimulus_id=left,
-                right_stimulus_id=right,
-            )
-        )
-    return run
-
-
-def join(db: Database, study_code: str, participant_id: str | None = None, *, consented: bool = False) -> SessionInfo:
-    """Start (or resume) a participant's session in a published study.
-
-    Args:
-        study_code: the study's join code.
-        participant_id: a recruiter's participant id; ``None`` draws an unguessable one.
-        consented: the participant agreed to the study's consent text (required when the study has one).
-
-    Raises:
-        NotFoundError: no such study. StudyError: the study is not open, or consent is missing.
-    """
-    _check_participant_id(participant_id)
-    code = participant_id.strip() if participant_id else secrets.token_urlsafe(PARTICIPANT_TOKEN_BYTES)
-    for attempt in range(2):  # a concurrent join with the same participant_id loses the insert race at most once
-        try:
-            return _join_once(db, study_code, code, consented)
-        except IntegrityError:
-            if attempt:
-                raise
-    raise AssertionError("unreachable")
-
-
-def _join_once(db: Database, study_code: str, code: str, consented: bool) -> SessionInfo:
-    token = secrets.token_urlsafe(SESSION_TOKEN_BYTES)
-    with db.write() as session:
-        study = find_study(session, study_code)
-        participant = session.scalar(
-            select(orm.Participant).where(orm.Participant.study_id == study.id, orm.Participant.code == code)
-        )
-        resumed = participant is not None
-        if study.status != "published" and not (resumed and study.status == "closed"):  # closed: no newcomers
-            raise StudyError(f"study {study_code!r} is not accepting participants (status: {study.status})")
-        if study.consent and not consented:
-            raise StudyError(
-                "this study needs the participant's consent: show its consent text, then join(consented=True)"
-            )
-        if participant is None:
-            participant = orm.Participant(study_id=study.id, code=code)
-            session.add(participant)
-            session.flush()
-            run = _plan(session, study, participant, hash_token(token))
-        else:
-            latest = (
-                select(orm.Session).where(orm.Session.participant_id == participant.id).order_by(orm.Session.id.desc())
-            )
-            run = session.scalars(latest).first() or _plan(session, study, participant, hash_token(token))
-            run.token_hash = hash_token(token)
-        if consented and run.consented_at is None:
-            run.consented_at = orm.DbNow()
-        session.flush()
-        return SessionInfo(token, code, study.code, run.total, _answered(session, run.id), resumed)
 
 
 def _png(stimulus: orm.Stimulus) -> bytes:
@@ -213,6 +118,10 @@ def _png(stimulus: orm.Stimulus) -> bytes:
 
 def next_trial(db: Database, session_token: str) -> TrialView | None:
     """The first unanswered trial of the session (None when all are answered); stamps ``shown_at`` once."""
+    return with_retries(lambda: _next_trial(db, session_token), "reading the next question")
+
+
+def _next_trial(db: Database, session_token: str) -> TrialView | None:
     with db.write() as session:
         run = _session(session, session_token)
         answered = exists().where(orm.Response.trial_id == orm.Trial.id, orm.Response.session_id == run.id)
@@ -276,7 +185,13 @@ def _elapsed_ms(start: Any, end: Any) -> int | None:
 
 
 def answer(
-    db: Database, session_token: str, trial_id: int, response: str | int, client_ms: int | None = None
+    db: Database,
+    session_token: str,
+    trial_id: int,
+    response: str | int,
+    client_ms: int | None = None,
+    *,
+    min_ms: int = 0,
 ) -> Receipt:
     """Record the answer to one of the session's trials, once.
 
@@ -286,12 +201,21 @@ def answer(
         response: ``"left"``/``"right"``, a rating 1-5, or an option index (see ``TrialView``).
         client_ms: time on trial measured by the browser, if any; the server's own measure (from the first
             ``shown_at`` to the response's database timestamp) is stored beside it.
+        min_ms: refuse (``TooSoonError``) an answer that comes sooner than this after the trial was first shown.
 
     Raises:
-        NotFoundError: unknown token. AccessDeniedError: the trial is not this session's. StudyError: the trial
-        was never shown, or the response does not fit its task.
+        NotFoundError: unknown token. AccessDeniedError: the trial is not this session's. TooSoonError: sooner
+        than ``min_ms``. StudyError: the trial was never shown, or the response does not fit its task.
+        DatabaseUnavailableError: the database did not answer, also after retries (the answer may be given again:
+        a repeated answer is recorded once).
     """
     _check_answer_args(trial_id, client_ms)
+    return with_retries(lambda: _answer(db, session_token, trial_id, response, client_ms, min_ms), "saving the answer")
+
+
+def _answer(
+    db: Database, session_token: str, trial_id: int, response: str | int, client_ms: int | None, min_ms: int
+) -> Receipt:
     try:
         with db.write() as session:
             run = _session(session, session_token)
@@ -302,7 +226,7 @@ def answer(
                 orm.Response.session_id == run.id, orm.Response.trial_id == trial.id
             )
             if session.scalar(duplicate) is not None:
-                return Receipt(trial.id, False, _answered(session, run.id), run.total)
+                return Receipt(trial.id, False, answered_count(session, run.id), run.total)
             if trial.shown_at is None:
                 raise StudyError(f"trial {trial_id} has not been shown yet: call next_trial first")
             fields = _parse(session.get_one(orm.Item, trial.item_id), trial, response)
@@ -310,7 +234,12 @@ def answer(
             session.add(row)
             session.flush()  # INSERT ... RETURNING created_at (eager_defaults)
             row.server_ms = _elapsed_ms(trial.shown_at, row.created_at)
-            done = _answered(session, run.id)
+            if row.server_ms is not None and row.server_ms < min_ms:  # raising rolls the insert back
+                raise TooSoonError(
+                    f"trial {trial_id} was answered {row.server_ms} ms after it was shown, sooner than {min_ms} ms: "
+                    "taken for a click meant for the previous question; nothing was recorded"
+                )
+            done = answered_count(session, run.id)
             if done >= run.total and run.finished_at is None:
                 run.finished_at = orm.DbNow()
             session.flush()
@@ -322,12 +251,16 @@ def answer(
             stored = select(orm.Response.id).where(orm.Response.session_id == run.id, orm.Response.trial_id == trial_id)
             if session.scalar(stored) is None:
                 raise
-            return Receipt(trial_id, False, _answered(session, run.id), run.total)
+            return Receipt(trial_id, False, answered_count(session, run.id), run.total)
 
 
 def progress(db: Database, session_token: str) -> Progress:
     """Answered and planned trials of the session."""
-    with db.read() as session:
-        run = _session(session, session_token)
-        done = _answered(session, run.id)
-        return Progress(done, run.total, done >= run.total)
+
+    def read() -> Progress:
+        with db.read() as session:
+            run = _session(session, session_token)
+            done = answered_count(session, run.id)
+            return Progress(done, run.total, done >= run.total)
+
+    return with_retries(read, "reading progress")

@@ -7,7 +7,8 @@ The tables are created by the Alembic migrations in ``migrations/versions`` (``s
     stimuli       precomputed maps frozen at publish: PNG bytes or a file path, plus the settings that reproduce them
     items         the question pool built at publish (a pair of maps, one map, or an attention check)
     participants  one per (study, participant code); the code is the recruiter's id or a random token
-    sessions      a participant's run through the study; only a SHA-256 of the session token is stored
+    sessions      a participant's run through the study; only SHA-256s of the session token and of the browser's
+                  device key (an HttpOnly cookie that lets the same browser resume) are stored
     trials        a session's planned items in order, with left/right placement and the server time first shown
     responses     one row per answered trial, written in its own transaction; unique per (session, trial)
 
@@ -152,6 +153,7 @@ class Session(Base):
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
     participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    device_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     total: Mapped[int] = mapped_column(Integer)
     consented_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime] = _created()

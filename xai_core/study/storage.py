@@ -2,8 +2,12 @@
 
 SQLite runs in WAL mode (readers never block the writer), with foreign keys on and a busy timeout, and every write
 transaction starts with ``BEGIN IMMEDIATE`` so that concurrent writers queue on the busy timeout instead of failing
-when a read lock cannot be upgraded. Schema changes go through Alembic (``upgrade_to_head``); the scripts live in
-``migrations/`` beside this file, so no ``alembic.ini`` is needed in the working directory.
+when a read lock cannot be upgraded. A new SQLite file is created readable by its owner only (0600; SQLite gives
+its -wal and -shm files the same mode), in a new folder of mode 0700. ``with_retries`` runs a transaction again
+after a transient fault (a lost connection, a locked database) with backoff, and then raises
+``DatabaseUnavailableError`` without the driver's message (which names hosts, ports and SQL). Schema changes go
+through Alembic (``upgrade_to_head``); the scripts live in ``migrations/`` beside this file, so no ``alembic.ini``
+is needed in the working directory.
 
     db = open_database()                          # studies/studies.db, or $XAI_STUDY_DB_URL; migrated to head
     db = open_database("postgresql://user@host/studies")
@@ -11,25 +15,34 @@ when a read lock cannot be upgraded. Schema changes go through Alembic (``upgrad
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from xai_core.study.errors import StudyError
+from xai_core.study.errors import DatabaseUnavailableError, StudyError
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())
+T = TypeVar("T")
 
 ENV_URL = "XAI_STUDY_DB_URL"
 DEFAULT_PATH = Path("studies") / "studies.db"
 BUSY_TIMEOUT_MS = 30_000
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _READ_ONLY = "xai_study_read_only"
+RETRY_DELAYS_S = (0.1, 0.4, 1.2)  # then give up: about 2 s of faults in all, plus SQLite's busy timeout per try
+TRANSIENT = (OperationalError, InterfaceError)  # lost or refused connections, locks; never constraint violations
 
 
 def resolve_url(url: str | URL | None = None) -> URL:
@@ -39,7 +52,7 @@ def resolve_url(url: str | URL | None = None) -> URL:
     """
     text = url if url is not None else os.environ.get(ENV_URL, "").strip() or None
     if text is None:
-        DEFAULT_PATH.parent.mkdir(parents=True, exist_ok=True)
+        DEFAULT_PATH.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         return URL.create("sqlite", database=str(DEFAULT_PATH.resolve()))
     try:
         parsed = make_url(text)
@@ -67,11 +80,24 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
+def _private_file(database: str | None) -> None:
+    """Create an SQLite database file readable and writable by its owner only, unless it exists already."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    try:
+        os.close(os.open(database, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:  # a folder that does not exist: SQLite's own error says it better
+        log.debug("could not pre-create %s: %s", database, exc)
+
+
 def make_engine(url: str | URL | None = None) -> Engine:
     """An engine configured for study storage (SQLite pragmas and transaction control, PostgreSQL pre-ping)."""
     resolved = resolve_url(url)
     try:
         if resolved.get_backend_name() == "sqlite":
+            _private_file(resolved.database)
             engine = create_engine(resolved, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
             event.listen(engine, "connect", _sqlite_connect)
             event.listen(engine, "begin", _sqlite_begin)
@@ -151,3 +177,24 @@ def open_database(url: str | URL | None = None, *, upgrade: bool = True) -> Data
         sessionmaker(engine, expire_on_commit=False),
         sessionmaker(reader, expire_on_commit=False),
     )
+
+
+def with_retries(action: Callable[[], T], what: str) -> T:
+    """``action()``, run again after a transient database fault (``RETRY_DELAYS_S``, with jitter).
+
+    Only faults of the connection or of locking are retried; the caller's transaction must be safe to run twice
+    (every participant write is: a repeated answer is recorded once). After the last try the fault is logged with
+    its details and ``DatabaseUnavailableError`` raised with none of them.
+    """
+    for delay in (*RETRY_DELAYS_S, None):
+        try:
+            return action()
+        except TRANSIENT as exc:
+            if delay is None:
+                log.warning(
+                    "%s: the database did not answer after %d tries", what, len(RETRY_DELAYS_S) + 1, exc_info=exc
+                )
+                raise DatabaseUnavailableError(f"{what}: the study database did not answer") from exc
+            log.info("%s: transient database fault (%s); trying again in %.1f s", what, type(exc).__name__, delay)
+            time.sleep(delay * random.uniform(1.0, 1.5))
+    raise AssertionError("unreachable")
