@@ -26,6 +26,7 @@ from xai_core.study import (
     StudySpec,
     answer,
     build_stimuli,
+    check_plan,
     close_study,
     create_study,
     discard_draft,
@@ -127,6 +128,42 @@ def test_forward_simulation_needs_enough_distractors(db: Database) -> None:
         publish(db, info.code, synthetic_stimuli(images=2, methods=("a",), size=8))
 
 
+def test_forward_simulation_offers_the_models_next_classes_as_wrong_options(db: Database) -> None:
+    """Two images of two labels used to fail ("only 1 distinct labels"); the model's runners-up fill the options."""
+    import dataclasses
+
+    runners_up = {"cat": ("lynx", "tiger cat", "lynx", "cat", "fox"), "dog": ("wolf", "coyote", "dingo")}
+    stimuli = [
+        dataclasses.replace(s, alternatives=runners_up[s.answer_label])
+        for s in synthetic_stimuli(images=2, methods=("a", "b", "c"), labels=("cat", "dog"), size=8)
+    ]
+    spec = StudySpec("T", "I", tasks=(FORWARD_SIMULATION,), trials_per_participant=6)
+    check_plan(spec, images=2, methods=3)  # passes before any map is computed
+    info = create_study(db, spec)
+    publish(db, info.code, stimuli)
+    run = join(db, info.code)
+    seen = []
+    while (view := next_trial(db, run.token)) is not None:
+        seen.append(set(view.options))
+        answer(db, run.token, view.trial_id, 0)
+    # the three most probable other classes, duplicates and the answer itself left out
+    assert (
+        sorted(seen, key=sorted) == [{"cat", "lynx", "tiger cat", "fox"}] * 3 + [{"dog", "wolf", "coyote", "dingo"}] * 3
+    )
+
+
+def test_check_plan_refuses_before_any_map_what_publish_would_refuse() -> None:
+    too_many = StudySpec("T", "I", tasks=(FORCED_CHOICE,), trials_per_participant=7)
+    with pytest.raises(StudyError, match=r"forced_choice has 6 items but each participant needs up to 7"):
+        check_plan(too_many, images=2, methods=3)  # 2 images x 3 pairs
+    check_plan(StudySpec("T", "I", tasks=(FORCED_CHOICE, LIKERT), trials_per_participant=12), images=2, methods=3)
+    few_labels = StudySpec(
+        "T", "I", tasks=(FORWARD_SIMULATION,), trials_per_participant=2, distractor_labels=("a", "b")
+    )
+    with pytest.raises(StudyError, match="needs 3 wrong labels per item; distractor_labels has 2"):
+        check_plan(few_labels, images=2, methods=1)
+
+
 # --- stimuli from a model ----------------------------------------------------------------------------------------
 
 
@@ -154,6 +191,9 @@ def test_build_stimuli_with_a_toy_model_reproduces_its_maps(db: Database) -> Non
         assert settings["model"]["name"] == "toy" and settings["image_hash"] == s.image_hash
         assert settings["target"] == [s.target_class] and s.target_label == model.labels[s.target_class]
         assert s.predicted_class == s.target_class  # target=None explains the prediction
+        probabilities = model.predict(model.preprocess(images[stimuli.index(s) // 2]))[0].tolist()
+        order = sorted(range(4), key=lambda c: -probabilities[c])
+        assert s.alternatives == tuple(model.labels[c] for c in order[1:])  # the runners-up, most probable first
     # The stored settings reproduce the map exactly.
     first = stimuli[0]
     x = model.preprocess(images[0])

@@ -68,6 +68,7 @@ from xai_core.study.export import (
     summary_to_csv,
     summary_to_json,
 )
+from xai_core.study.items import check_plan
 from xai_core.study.joining import PARTICIPANT_ID_PATTERN, check_participant_id, join, resume
 from xai_core.study.participation import (
     MIN_ANSWER_MS,
@@ -126,6 +127,7 @@ __all__ = [
     "bradley_terry",
     "build_stimuli",
     "check_participant_id",
+    "check_plan",
     "check_secret",
     "close_study",
     "create_study",

@@ -9,6 +9,7 @@ Attention checks are reported on their own and never enter the method statistics
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from xai_core.study import schema as orm
 from xai_core.study import stats
 from xai_core.study.design import find_study
 from xai_core.study.storage import Database
-from xai_core.study.tasks import FORCED_CHOICE, FORWARD_SIMULATION, LIKERT, TASKS
+from xai_core.study.tasks import FORCED_CHOICE, FORWARD_SIMULATION, LIKERT, LIKERT_SCALE, TASKS
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ class Rate:
 
 @dataclass(frozen=True)
 class Mean:
-    """A mean Likert rating with its t interval."""
+    """A mean Likert rating with its t interval, clipped to the rating scale (a mean cannot leave it)."""
 
     method: str
     n: int
@@ -226,8 +227,14 @@ def _likert(records: Sequence[ResponseRecord], confidence: float) -> tuple[tuple
     for r in rated:
         by_method[r.method_left].append(int(r.rating or 0))
         by_item[r.item_id].append(int(r.rating or 0))
-    means = tuple(Mean(m, len(v), *stats.t_interval(v, confidence)) for m, v in sorted(by_method.items()))
+    means = tuple(Mean(m, len(v), *_on_scale(*stats.t_interval(v, confidence))) for m, v in sorted(by_method.items()))
     return means, stats.krippendorff_alpha(list(by_item.values()), "interval")
+
+
+def _on_scale(mean: float, low: float, high: float) -> tuple[float, float, float]:
+    """A t interval clipped to ``LIKERT_SCALE`` (nan stays nan: one rating has no interval)."""
+    first, last = LIKERT_SCALE[0], LIKERT_SCALE[-1]
+    return mean, low if math.isnan(low) else max(low, first), high if math.isnan(high) else min(high, last)
 
 
 def _timing(records: Sequence[ResponseRecord]) -> tuple[Timing, ...]:

@@ -3,6 +3,12 @@
 Raw responses: one row per answer, the columns of ``ResponseRecord`` in order; empty cells are missing values.
 Summary: JSON mirrors ``StudySummary.to_dict()`` (nan as null); CSV is long-form, one statistic per row:
 ``section, name, statistic, value, low, high, n``. Floats are written with ``repr`` so they read back exactly.
+
+Text cells are neutralised against spreadsheet formulas (OWASP's CSV injection rule): a cell that starts with
+``=``, ``+``, ``-``, ``@``, a tab or a carriage return is written with a leading apostrophe, which spreadsheets
+show as text and never evaluate. A text cell that already starts with apostrophes before such a character gets one
+more, so ``responses_from_csv`` strips exactly one and reads every value back as it was. Numbers are not text
+cells: a negative number stays a number. JSON exports carry values as they are (JSON is data, not a formula).
 """
 
 from __future__ import annotations
@@ -19,13 +25,30 @@ from typing import Any
 from xai_core.study.analysis import Mean, Rate, ResponseRecord, Strength, StudySummary, Timing
 
 RESPONSE_COLUMNS = tuple(f.name for f in dataclasses.fields(ResponseRecord))
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 SUMMARY_COLUMNS = ("section", "name", "statistic", "value", "low", "high", "n")
 _HINTS = typing.get_type_hints(ResponseRecord)
+
+
+def neutralise(text: str) -> str:
+    """``text`` safe to open in a spreadsheet: an apostrophe before a leading formula character (see the module)."""
+    if text.lstrip("'")[:1] in FORMULA_PREFIXES:
+        return "'" + text
+    return text
+
+
+def unneutralise(text: str) -> str:
+    """The inverse of ``neutralise``."""
+    if text.startswith("'") and text.lstrip("'")[:1] in FORMULA_PREFIXES:
+        return text[1:]
+    return text
 
 
 def _cell(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
+    if isinstance(value, str):
+        return neutralise(value)
     return repr(value) if isinstance(value, float) else str(value)
 
 
@@ -38,12 +61,12 @@ def _parse(name: str, text: str) -> Any:
         if text not in ("True", "False"):
             raise ValueError(f"column {name} must be True or False; got {text!r}")
         return text == "True"
-    return base(text)
+    return unneutralise(text) if base is str else base(text)
 
 
 def responses_to_csv(records: Sequence[ResponseRecord]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\r\n")  # RFC 4180; also quotes cells holding a CR
     writer.writerow(RESPONSE_COLUMNS)
     for record in records:
         writer.writerow([_cell(getattr(record, c)) for c in RESPONSE_COLUMNS])
@@ -109,13 +132,14 @@ def summary_rows(summary: StudySummary) -> list[tuple[str, str, str, Any, Any, A
     rows += [("forward_simulation", r.method, "accuracy", r.rate, r.low, r.high, r.n) for r in summary.simulation]
     for t in summary.time:
         rows.append(("time_ms", t.task, "median", t.median_ms, t.q1_ms, t.q3_ms, t.n))
-        rows.append(("time_ms", t.task, "client_median", t.client_median_ms, None, None, t.n))
+        if not math.isnan(t.client_median_ms):  # the app measures no client time: the row would always be empty
+            rows.append(("time_ms", t.task, "client_median", t.client_median_ms, None, None, t.n))
     return rows
 
 
 def summary_to_csv(summary: StudySummary) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\r\n")  # RFC 4180; also quotes cells holding a CR
     writer.writerow(SUMMARY_COLUMNS)
     writer.writerows([[_cell(v) for v in row] for row in summary_rows(summary)])
     return out.getvalue()

@@ -1,5 +1,6 @@
 """The item pool of a published study: forced-choice pairs, Likert items, forward-simulation items with their
-options, and attention checks; plus the check that the pool can fill every participant's plan."""
+options, and attention checks; plus the checks that the pool can fill every participant's plan, before the maps
+are computed (``check_plan``: counts only) and at publish (``check_capacity``: the items built)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 from xai_core.study import schema as orm
 from xai_core.study.errors import StudyError
 from xai_core.study.ordering import hashed_order
-from xai_core.study.spec import AttentionCheck, Stimulus
+from xai_core.study.spec import AttentionCheck, Stimulus, StudySpec
 from xai_core.study.tasks import FORCED_CHOICE, FORWARD_SIMULATION, LIKERT, LIKERT_SCALE, SIDES, TASKS
 
 
@@ -21,15 +22,27 @@ def _distractors(study: orm.Study, stimuli: Sequence[Stimulus]) -> list[str]:
     return list(dict.fromkeys(pool))
 
 
-def _simulation_options(study: orm.Study, position: int, answer: str, pool: Sequence[str]) -> tuple[list[str], int]:
-    wrong = [label for label in pool if label != answer]
+def _simulation_options(
+    study: orm.Study, position: int, stimulus: Stimulus, pool: Sequence[str]
+) -> tuple[list[str], int]:
+    """The shuffled options of one forward-simulation item and the index of the right one.
+
+    The wrong options are the admin's ``distractor_labels`` (drawn per item) when given, else the model's next most
+    probable classes for this image (the hardest plausible ones), else labels of the other stimuli.
+    """
+    answer = stimulus.answer_label
     needed = study.simulation_options - 1
-    if len(wrong) < needed:
-        raise StudyError(
-            f"forward simulation needs {needed} wrong labels besides {answer!r}; only {len(wrong)} distinct labels "
-            "are available: pass StudySpec(distractor_labels=...) or lower simulation_options"
-        )
-    chosen = hashed_order(wrong, study.seed, "distractors", position)[:needed]
+    alternatives = [a for a in dict.fromkeys(stimulus.alternatives) if a != answer]
+    if not study.distractor_labels and len(alternatives) >= needed:
+        chosen = alternatives[:needed]
+    else:
+        wrong = [label for label in pool if label != answer]
+        if len(wrong) < needed:
+            raise StudyError(
+                f"forward simulation needs {needed} wrong labels besides {answer!r}; only {len(wrong)} distinct "
+                "labels are available: pass StudySpec(distractor_labels=...) or lower simulation_options"
+            )
+        chosen = hashed_order(wrong, study.seed, "distractors", position)[:needed]
     options = hashed_order([answer, *chosen], study.seed, "options", position)
     return options, options.index(answer)
 
@@ -75,7 +88,7 @@ def regular_items(study: orm.Study, rows: Sequence[orm.Stimulus], stimuli: Seque
     if FORWARD_SIMULATION in study.tasks:
         pool = _distractors(study, stimuli)
         for index, (row, stim) in enumerate(zip(rows, stimuli, strict=True)):
-            options, correct = _simulation_options(study, index, stim.answer_label, pool)
+            options, correct = _simulation_options(study, index, stim, pool)
             prompt = _prompt(study, FORWARD_SIMULATION, stim.target_label)
             items.append(
                 orm.Item(task=FORWARD_SIMULATION, stimulus_a_id=row.id, prompt=prompt, options=options, correct=correct)
@@ -117,17 +130,43 @@ def attention_item(check: AttentionCheck, rows: Sequence[orm.Stimulus], number: 
     )
 
 
-def check_capacity(study: orm.Study, items: Sequence[orm.Item]) -> None:
-    regular = study.trials_per_participant - study.attention_checks
-    quota = math.ceil(regular / len(study.tasks))
-    for task in study.tasks:
-        available = sum(1 for i in items if i.task == task and not i.is_attention)
-        if available < quota:
+def _check_counts(trials: int, attention: int, tasks: Sequence[str], available: dict[str, int]) -> None:
+    regular = trials - attention
+    quota = math.ceil(regular / len(tasks))
+    for task in tasks:
+        if available.get(task, 0) < quota:
             raise StudyError(
-                f"{task} has {available} items but each participant needs up to {quota} "
-                f"({regular} regular trials over {len(study.tasks)} task(s)): add stimuli or lower "
+                f"{task} has {available.get(task, 0)} items but each participant needs up to {quota} "
+                f"({regular} regular trials over {len(tasks)} task(s)): add images or methods, or lower "
                 "trials_per_participant"
             )
+
+
+def check_capacity(study: orm.Study, items: Sequence[orm.Item]) -> None:
+    available = {t: sum(1 for i in items if i.task == t and not i.is_attention) for t in study.tasks}
+    _check_counts(study.trials_per_participant, study.attention_checks, study.tasks, available)
     checks = sum(1 for i in items if i.is_attention)
     if checks < study.attention_checks:
         raise StudyError(f"the study asks for {study.attention_checks} attention checks; publish was given {checks}")
+
+
+def check_plan(spec: StudySpec, images: int, methods: int) -> None:
+    """Raise the StudyError ``publish`` would raise for ``images`` x ``methods`` stimuli, before any map exists.
+
+    Every method maps every image for one target, so there are ``images * C(methods, 2)`` forced-choice pairs and
+    ``images * methods`` Likert and forward-simulation items. Forward simulation's wrong options come from the
+    model's next most probable classes (``build_stimuli`` stores nine per image), so only given
+    ``distractor_labels`` can fall short here.
+    """
+    available = {
+        FORCED_CHOICE: images * math.comb(methods, 2),
+        LIKERT: images * methods,
+        FORWARD_SIMULATION: images * methods,
+    }
+    _check_counts(spec.trials_per_participant, spec.attention_checks, spec.tasks, available)
+    needed = spec.simulation_options - 1
+    if FORWARD_SIMULATION in spec.tasks and spec.distractor_labels and len(set(spec.distractor_labels)) < needed:
+        raise StudyError(
+            f"forward simulation needs {needed} wrong labels per item; distractor_labels has "
+            f"{len(set(spec.distractor_labels))}: add labels or lower simulation_options"
+        )

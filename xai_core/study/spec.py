@@ -25,7 +25,8 @@ class StudySpec:
 
     ``prompts`` overrides ``DEFAULT_PROMPTS`` per task; ``{label}`` is replaced by the class the map explains.
     ``seed`` (random when None) fixes every participant's trial order; ``distractor_labels`` feeds the wrong
-    options of forward simulation (the stimuli's own labels when empty).
+    options of forward simulation (when empty: each stimulus's ``alternatives``, the model's next most probable
+    classes, else the other stimuli's labels).
     """
 
     title: str
@@ -76,6 +77,8 @@ class Stimulus:
         png: the overlay as PNG bytes, or ``path``: a PNG file readable by the app at trial time.
         predicted_class / predicted_label: the model's prediction (forward simulation's correct answer).
         image_png: the plain image, for pages that show it beside the map.
+        alternatives: the model's next most probable labels for the image, most probable first: forward
+            simulation's wrong options (plausible ones, which keep the task from being trivial).
     """
 
     method: str
@@ -88,6 +91,7 @@ class Stimulus:
     predicted_class: int | None = None
     predicted_label: str | None = None
     image_png: bytes | None = None
+    alternatives: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if (self.png is None) == (self.path is None):

@@ -4,7 +4,8 @@ This is the only part of the study engine that runs a model, and it runs before 
 the stored PNGs. Every map of one image explains the same class (the model's prediction unless ``target`` is
 given), so forced-choice pairs compare methods on equal terms. Maps are shown as absolute values, scaled by their
 own ``percentile`` (``viz.normalize``), in one colour map for every method, so that no method stands out by its
-colours alone.
+colours alone. Each stimulus also carries the model's next ``ALTERNATIVES`` most probable labels, forward
+simulation's default wrong options.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from xai_core.study.spec import Stimulus
 if TYPE_CHECKING:
     from xai_core.models import ModelWrapper
     from xai_core.request import Request
+
+ALTERNATIVES = 9  # enough wrong options for the largest forward-simulation design (10 options)
 
 
 def _pil(image: Image.Image | LoadedImage, index: int) -> Image.Image:
@@ -79,7 +82,10 @@ def build_stimuli(
     for index, raw in enumerate(images):
         picture = _pil(raw, index)
         x = model.preprocess(picture)
-        predicted = int(model.predict(x).argmax(dim=1)[0])
+        ranked = [int(c) for c in model.predict(x)[0].argsort(descending=True)]
+        predicted = ranked[0]
+        others = dict.fromkeys(model.labels[c] for c in ranked[1 : 4 * ALTERNATIVES])  # ImageNet repeats some labels
+        alternatives = tuple(label for label in others if label != model.labels[predicted])[:ALTERNATIVES]
         explained = predicted if target is None else int(target)
         display = model.to_display(x)[0]
         digest = image_hash(picture)
@@ -105,6 +111,7 @@ def build_stimuli(
                     predicted_class=predicted,
                     predicted_label=model.labels[predicted],
                     image_png=viz.to_png_bytes(display),
+                    alternatives=alternatives,
                 )
             )
             if progress is not None:
