@@ -1,19 +1,21 @@
-"""Saliency Studio: router and frame only (page config, navigation, the shared sidebar).
+"""Saliency Studio: router and frame only (page config, navigation, the shared sidebar, the error boundary).
 
-Run with ``streamlit run app.py``. The sidebar (model and image pickers) is rendered here so that its choices
-survive page switches; each page reads them from session state (keys in ``pages/components/state.py``).
+Run with ``streamlit run serve.py`` (``make run``: this script plus the study server's sign-in page and headers) or
+``streamlit run app.py``. The sidebar (model and image pickers) is rendered here so that its choices survive page
+switches; each page reads them from session state (keys in ``pages/components/state.py``).
+
+Who sees what: a participant's link (``?study=``) shows the study alone; with ``$XAI_STUDY_ONLY=1`` (a
+participant-facing server) every visitor who is not a signed-in study admin sees only the study page, so removing
+``?study=`` from a link does not open the studio; a signed-in admin also gets the design and results pages.
 """
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import streamlit as st
 
-from pages.components import sidebar, study_access
-
-log = logging.getLogger("saliency_studio")
+from pages.components import incident, sidebar, study_access
 
 
 def page(path: str, title: str, icon: str, section: str, *, default: bool = False) -> st.Page:
@@ -56,8 +58,9 @@ def studio_pages() -> dict[str, list[st.Page]]:
 
 st.set_page_config(page_title="Saliency Studio", page_icon=":material/visibility:", layout="wide")
 
-# A participant's study link shows the study alone: no sidebar, no other page, nothing of the admin's.
-participant = study_access.participant_link_open()
+# A participant's study link shows the study alone: no sidebar, no other page, nothing of the admin's. On a
+# study-only server, so does every other URL for anyone but a signed-in admin.
+participant = study_access.participant_link_open() or (study_access.study_only() and not study_access.is_admin())
 if participant:
     take_part = page("pages/study_take_part.py", "Study", ":material/how_to_reg:", "Study", default=True)
     navigation = st.navigation([take_part], position="hidden")
@@ -67,7 +70,9 @@ try:
     if not participant:
         sidebar.render()
         study_access.sign_in_box()
+    elif study_access.study_only() and not study_access.participant_link_open():
+        study_access.sign_in_box()  # the study lead signs in here too; the sidebar holds nothing else
     navigation.run()
-except Exception as exc:  # the app boundary: never a traceback in the browser
-    log.exception("page %s failed", navigation.title)
-    st.error(f"Something went wrong: {exc}. The details are in the server log.")
+except Exception:  # the app boundary: never a traceback, nor an exception's text, in the browser
+    error_id = incident.report(f"page {navigation.title} failed")
+    st.error(f"Something went wrong (error id {error_id}). The details are in the server log.")

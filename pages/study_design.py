@@ -2,7 +2,8 @@
 
 A new study takes images (bundled samples and uploads), the model chosen in the sidebar, methods with their
 parameters (the registry's forms), task types, trial counts and optional consent and attention checks. Publishing
-computes every map once (``study.build_stimuli``) and stores it: participants are shown the stored PNGs.
+checks the plan first (``study.check_plan``), then computes every map once (``study.build_stimuli``) and stores it:
+participants are shown the stored PNGs. Closing a study asks for confirmation and checks the admin session again.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 import xai_core
-from pages.components import method_form, sidebar, state, study_access
+from pages.components import method_form, safe_text, sidebar, state, study_access
 from xai_core import study
 
 log = logging.getLogger(__name__)
@@ -53,20 +54,45 @@ def studies_table(db: study.Database) -> None:
         for s in found
     ]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-    published = [s.code for s in found if s.status == "published"]
+    published = {s.code: s.title for s in found if s.status == "published"}
     if published:
         c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-        code = c1.selectbox("Close a study to new participants", published, key=state.DESIGN_CLOSE_CODE)
-        if c2.button("Close study", key=state.DESIGN_CLOSE):
+        code = c1.selectbox(
+            "Close a study to new participants",
+            list(published),
+            format_func=lambda c: f"{published[c]} ({c})",
+            key=state.DESIGN_CLOSE_CODE,
+        )
+        if c2.button("Close study…", key=state.DESIGN_CLOSE):
+            st.session_state[state.DESIGN_CLOSE_PENDING] = code
+        confirm_close(db, published)
+
+
+def confirm_close(db: study.Database, published: dict[str, str]) -> None:
+    """The second step of closing: say what it does, then close only on "Yes" from a still-valid admin session."""
+    code = st.session_state.get(state.DESIGN_CLOSE_PENDING)
+    if code not in published:
+        return
+    st.warning(
+        f"Close {safe_text.quoted(published[code])}? Nobody new can join; participants who have started may finish. "
+        "A closed study cannot be reopened."
+    )
+    yes, no = st.columns(2)
+    if yes.button("Yes, close it", key=state.DESIGN_CLOSE_YES, type="primary"):
+        st.session_state[state.DESIGN_CLOSE_PENDING] = None
+        if study_access.is_admin():  # asked again at the moment of closing: the session may have ended meanwhile
             study.close_study(db, code)
-            st.rerun()
+        st.rerun()
+    if no.button("Cancel", key=state.DESIGN_CLOSE_NO):
+        st.session_state[state.DESIGN_CLOSE_PENDING] = None
+        st.rerun()
 
 
 def spec_widgets() -> dict[str, Any]:
     """The study's text and counts (inside the form); returned as StudySpec keyword arguments."""
     title = st.text_input("Title", "Which saliency map explains the model better?", key=state.DESIGN_TITLE)
     instructions = st.text_area(
-        "Instructions (Markdown)",
+        "Instructions (shown to participants as plain text)",
         "You will see images with coloured maps of what a neural network looked at. Answer each question by your "
         "own judgement; there are no trick questions.",
         key=state.DESIGN_INSTRUCTIONS,
@@ -112,6 +138,7 @@ def attention_checks(spec: study.StudySpec) -> list[study.AttentionCheck]:
 
 def publish(db: study.Database, model: Any, fields: dict[str, Any], images: list[Any], specs: list[Any]) -> None:
     spec = study.StudySpec(**fields)  # validates before the (slow) maps are computed
+    study.check_plan(spec, len(images), len(specs))  # a plan the images cannot fill fails now, not after the maps
     bar = st.progress(0.0, text="Computing the maps…")
     try:
         params = {s.method: s.params for s in specs}
@@ -149,7 +176,7 @@ def new_study(db: study.Database, model_name: str, model: Any) -> None:
             raise study.StudyError("choose at least one image and one method")
         publish(db, model, fields, images, specs)
     except (study.StudyError, xai_core.ImageError, xai_core.ParameterError) as exc:
-        st.error(f"The study was not published: {exc}")
+        st.error(f"The study was not published: {safe_text.text(exc, limit=500)}")
         return
     st.rerun()
 
@@ -160,11 +187,11 @@ db = study_access.open_or_explain()
 if db is not None:
     created = st.session_state.get(state.DESIGN_CREATED)
     if created:
-        st.success(f"Published. Participants open: {study_access.share_link(created)}")
+        st.success(f"Published. Participants open: {safe_text.text(study_access.share_link(created))}")
     studies_table(db)
     st.header("New study")
     model_name, model = sidebar.current_model()
     if model is None:
-        st.error(f"The model {model_name!r} cannot be loaded; pick another in the sidebar.")
+        st.error(f"The model {safe_text.quoted(model_name)} cannot be loaded; pick another in the sidebar.")
     else:
         new_study(db, model_name, model)

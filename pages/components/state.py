@@ -205,11 +205,7 @@ def interaction_region_key(index: int) -> str:
 
 
 # Studies: the admin sign-in (sidebar), the participant page, the design and results pages.
-STUDY_ADMIN = "study.admin"  # bool: this browser session signed in with the admin token (a plain key)
-STUDY_ADMIN_TOKEN = "study.admin.token"  # text_input: the token typed at sign-in
-STUDY_ADMIN_FORM = "study.admin.form"
-STUDY_ADMIN_SUBMIT = "study.admin.submit"
-STUDY_ADMIN_ERROR = "study.admin.error"  # message of the last failed sign-in, or None
+# (The admin session itself is an HttpOnly cookie checked on the server: pages/components/study_access.py.)
 STUDY_SIGN_OUT = "study.admin.sign_out"
 TAKE_CODE = "study.take.code"  # text_input: a study code typed on the Take part page
 TAKE_CONSENT = "study.take.consent"  # checkbox: "I agree"
@@ -231,6 +227,9 @@ DESIGN_SUBMIT = "study.design.submit"
 DESIGN_CREATED = "study.design.created"  # code of the study published by the last submit, or None
 DESIGN_CLOSE_CODE = "study.design.close.code"
 DESIGN_CLOSE = "study.design.close"
+DESIGN_CLOSE_PENDING = "study.design.close.pending"  # code of the study whose closing awaits confirmation, or None
+DESIGN_CLOSE_YES = "study.design.close.yes"
+DESIGN_CLOSE_NO = "study.design.close.no"
 RESULTS_STUDY = "study.results.study"  # selectbox: the study code
 RESULTS_EXCLUDE = "study.results.exclude"  # toggle: leave out participants who failed an attention check
 RESULTS_CONFIDENCE = "study.results.confidence"
