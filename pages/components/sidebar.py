@@ -12,7 +12,7 @@ from typing import Any
 import streamlit as st
 
 import xai_core
-from pages.components import state
+from pages.components import incident, safe_text, state
 from pages.components.compute import get_model
 
 log = logging.getLogger(__name__)
@@ -85,15 +85,15 @@ def pick_image() -> xai_core.LoadedImage | None:
             except xai_core.ImageError as exc:
                 st.session_state[state.IMAGE_ERROR] = str(exc)
                 _set_image(None, origin)
-            except Exception as exc:
-                log.exception("reading upload %s failed", uploaded.name)
-                st.session_state[state.IMAGE_ERROR] = f"Could not read '{uploaded.name}': {exc}"
+            except Exception:
+                error_id = incident.report("reading an upload failed")
+                st.session_state[state.IMAGE_ERROR] = f"Could not read the upload (error id {error_id})."
                 _set_image(None, origin)
     elif st.session_state[state.IMAGE_ORIGIN] != ("sample", sample_id):
         st.session_state[state.IMAGE_ERROR] = None
         _set_image(xai_core.load_sample(sample_id), ("sample", sample_id))
-    if st.session_state[state.IMAGE_ERROR]:
-        st.sidebar.error(st.session_state[state.IMAGE_ERROR])
+    if st.session_state[state.IMAGE_ERROR]:  # it names the uploaded file: shown as text, never as Markdown
+        st.sidebar.error(safe_text.text(st.session_state[state.IMAGE_ERROR], limit=500))
     image: xai_core.LoadedImage | None = st.session_state[state.IMAGE]
     if image is not None:
         for notice in image.notices:
