@@ -187,7 +187,8 @@ db = study_access.open_or_explain()
 if db is not None:
     created = st.session_state.get(state.DESIGN_CREATED)
     if created:
-        st.success(f"Published. Participants open: {safe_text.text(study_access.share_link(created))}")
+        st.success("Published. Participants open this link:")
+        st.code(study_access.share_link(created), language=None)
     studies_table(db)
     st.header("New study")
     model_name, model = sidebar.current_model()

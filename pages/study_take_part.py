@@ -16,7 +16,7 @@ import streamlit as st
 from pages.components import safe_text, state, study_access
 from xai_core import study
 
-MAP_WIDTH = 320  # px: a 224-px map at a readable size, two side by side with their buttons inside 1280x720
+MAP_WIDTH = 288  # px: a 224-px map at a readable size; a two-line prompt and the answer still fit 1280x720
 
 
 def enter_code() -> None:

@@ -89,6 +89,7 @@ def test_the_sign_in_form_is_a_locked_down_page() -> None:
     assert status == 200 and 'type="password"' in body and 'method="post"' in body
     assert header(headers, "content-security-policy") == [study_routes.FORM_CSP]
     assert header(headers, "cache-control") == ["no-store"]
+    assert header(headers, "referrer-policy") == ["same-origin"]  # so the browser posts a real Origin, not "null"
 
 
 def test_the_right_token_sets_an_httponly_strict_expiring_session_cookie() -> None:
@@ -115,8 +116,10 @@ def test_failed_sign_ins_are_locked_out_per_client() -> None:
 
 
 def test_a_sign_in_posted_from_another_site_is_refused() -> None:
-    status, headers, _ = sign_in(SECRET, origin="https://evil.test", client="10.9.0.5")
-    assert status == 403 and not header(headers, "set-cookie")
+    for origin in ("https://evil.test", "null"):
+        status, headers, _ = sign_in(SECRET, origin=origin, client="10.9.0.5")
+        assert status == 403 and not header(headers, "set-cookie")
+    assert sign_in(SECRET, origin="http://study.test", client="10.9.0.5")[0] == 303
 
 
 def test_every_response_carries_the_security_headers_and_html_a_device_key() -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
-_SHORTCODE = re.compile(r":(?=[\w+-])")  # a colon that could open an emoji shortcode such as :smile:
+_SHORTCODE = re.compile(r":(?=[\w+-]+:)")  # the colon that opens an emoji shortcode such as :smile:
 _WORD_JOINER = "\u2060"
 _REPLACEMENT = "\ufffd"
 SHORT = 200  # codes, ids, labels, error messages

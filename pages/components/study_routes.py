@@ -79,11 +79,15 @@ button{{padding:.6rem;background:#ff4b4b;color:#fff;border:0;border-radius:.4rem
     response = HTMLResponse(body, status_code=status)
     response.headers["content-security-policy"] = FORM_CSP
     response.headers["cache-control"] = "no-store"
+    # Under "no-referrer" a browser posts the form with "Origin: null", and _same_origin could not tell it apart
+    # from a cross-site POST; this page holds nothing that a same-origin Referer could leak.
+    response.headers["referrer-policy"] = "same-origin"
     return response
 
 
 def _same_origin(request: Request) -> bool:
-    """A POST must come from this site's own pages (browsers send Origin on every cross-site POST)."""
+    """A POST must come from this site's own pages (browsers send Origin on every cross-site POST; "null" from
+    sandboxed or privacy-stripped contexts is refused too)."""
     origin = request.headers.get("origin")
     if origin is None:
         return True

@@ -299,3 +299,54 @@ def screenshot(page: Page, path: Path, *, full_page: bool = False) -> Path:
     finally:
         page.set_viewport_size(size)
     return path
+
+
+# --- the study: admin sign-in, a participant's trials, what the browser fetched ----------------------------------
+
+ANSWER_DWELL_MS = 1700  # a little over study.MIN_ANSWER_MS: a click sooner after a question appears is not counted
+
+
+def sign_in_admin(page: Page, url: str, token: str) -> None:
+    """Sign in on the study admin sign-in page (the session cookie it sets is HttpOnly), back in the studio."""
+    page.goto(f"{url}study-admin/sign-in", wait_until="networkidle")
+    page.get_by_label("Admin token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(url)
+    sidebar(page).get_by_text("Signed in as study admin").wait_for(timeout=MODEL_MS)
+
+
+def answer_question(page: Page, number: int, total: int, side: str = "left") -> None:
+    """Wait until question ``number`` of ``total`` is on screen with both maps decoded, give it the time a person
+    would, and choose ``side`` (forced choice)."""
+    page.get_by_text(f"Question {number} of {total}").wait_for(timeout=MODEL_MS)
+    wait_for_run(page)  # this question's buttons, not the last one's
+    wait_for_images(page, 2, timeout_ms=MODEL_MS)
+    page.wait_for_timeout(ANSWER_DWELL_MS)
+    page.get_by_role("button", name=f"The {side} map").click()
+
+
+class RequestLog:
+    """Every URL a browser context requests, every Content-Security-Policy refusal its pages log."""
+
+    def __init__(self, context: Any, origin: str) -> None:
+        self.origin = origin.rstrip("/")
+        self.urls: list[str] = []
+        self.csp: list[str] = []
+        context.on("request", lambda request: self.urls.append(request.url))
+        context.on("page", self.watch)
+        for page in context.pages:
+            self.watch(page)
+
+    def watch(self, page: Page) -> None:
+        page.on("console", lambda message: self.csp.append(message.text) if "Content Security" in message.text else 0)
+
+    def outside(self) -> list[str]:
+        """Requests that left the app's own origin (``data:`` and ``blob:`` URLs stay in the page)."""
+        own = (self.origin + "/", "data:", "blob:", "about:")
+        return [u for u in self.urls if not u.startswith(own) and u != self.origin]
+
+
+# Elements of a page that point outside the app (or at javascript:): what an injected image or link would add.
+OUTSIDE_LINKS = """origin => [...document.querySelectorAll('[src],[href],[srcset],[action]')]
+    .flatMap(el => ['src', 'href', 'srcset', 'action'].map(name => el.getAttribute(name)))
+    .filter(v => v && /^(javascript:|https?:|\\/\\/)/i.test(v.trim()) && !v.startsWith(origin))"""
