@@ -173,8 +173,10 @@ def test_the_participant_page_fits_a_1280x720_screen(app_server: Any, browser: A
         answer = page.get_by_role("button", name="Submit" if task == "forward_simulation" else "The left map")
         box = answer.bounding_box()
         assert box is not None and box["y"] + box["height"] <= PROJECTOR["height"], box  # above the fold
-        widths = page.get_by_test_id("stMain").locator("[data-testid=stImage] img").evaluate_all(
-            "all => all.map(i => i.getBoundingClientRect().width)"
+        widths = (
+            page.get_by_test_id("stMain")
+            .locator("[data-testid=stImage] img")
+            .evaluate_all("all => all.map(i => i.getBoundingClientRect().width)")
         )
         assert widths and all(200 <= w <= 400 for w in widths), widths  # readable, not blown up
         assert not page.get_by_test_id("stAppDeployButton").count()  # no Deploy button
