@@ -56,7 +56,8 @@ def studio_pages() -> dict[str, list[st.Page]]:
     }
 
 
-st.set_page_config(page_title="Saliency Studio", page_icon=":material/visibility:", layout="wide")
+# An emoji icon becomes a data: URL; a ":material/...:" one is fetched from fonts.gstatic.com by every browser.
+st.set_page_config(page_title="Saliency Studio", page_icon="🔍", layout="wide")
 
 # A participant's study link shows the study alone: no sidebar, no other page, nothing of the admin's. On a
 # study-only server, so does every other URL for anyone but a signed-in admin.

@@ -49,7 +49,7 @@ def landing(db: study.Database, code: str, pid: str | None) -> None:
 
 def welcome(db: study.Database, info: study.StudyInfo, pid: str | None, device: str | None) -> None:
     """Title, instructions and consent of an open study; Start joins it and puts the session token in the URL."""
-    st.title(safe_text.text(info.title))
+    st.title(safe_text.text(info.title), anchor=False)
     if info.status != "published":  # refused before consent: nothing to agree to, nothing to press
         word = "closed: it takes no new participants" if info.status == "closed" else "not open yet"
         st.warning(f"This study is {word}. Thank you for your interest.")

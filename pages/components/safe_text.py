@@ -5,10 +5,11 @@ Most Streamlit elements render their text as Markdown (``st.markdown``, ``st.err
 link would make the participant's browser fetch another site, and a participant id would do the same in the
 admin's. ``text`` turns any string into Markdown that renders as exactly that string: every ASCII punctuation
 character is backslash-escaped (CommonMark allows it for all of them, which covers images, links, autolinks, HTML,
-emphasis, ``$`` maths and Streamlit's ``:color[...]`` directives), emoji shortcodes are broken by an invisible word
-joiner (remark-emoji runs after escapes are resolved), control and bidirectional-override characters are replaced
-by U+FFFD, and very long strings are cut. ``block`` does the same for multi-line texts (consent, instructions),
-keeping their line breaks.
+emphasis, ``$`` maths and Streamlit's ``:color[...]`` directives). Two plugins work on the text after escapes are
+resolved, so escaping cannot stop them: GFM's autolink literals (``http://...``, ``www.``, e-mail addresses become
+links) and remark-emoji (``:smile:``); an invisible word joiner (U+2060) breaks their patterns. Control and
+bidirectional-override characters are replaced by U+FFFD, and very long strings are cut. ``block`` does the same
+for multi-line texts (consent, instructions), keeping their line breaks.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import re
 
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
 _SHORTCODE = re.compile(r":(?=[\w+-]+:)")  # the colon that opens an emoji shortcode such as :smile:
+_AUTOLINK = re.compile(r"(?i)\b(https?|ftp|www)(?=[:.])|(@)")  # GFM autolink literals: scheme, www., e-mail
 _WORD_JOINER = "\u2060"
 _REPLACEMENT = "\ufffd"
 SHORT = 200  # codes, ids, labels, error messages
@@ -35,7 +37,8 @@ def _cut(text: str, limit: int) -> str:
 def text(value: object, limit: int = SHORT) -> str:
     """One line of Markdown that shows ``str(value)`` literally (at most ``limit`` characters, then "…")."""
     raw = _cut(_visible(str(value)), limit)
-    return _SHORTCODE.sub(":" + _WORD_JOINER, _PUNCTUATION.sub(r"\\\1", raw))
+    raw = _SHORTCODE.sub(":" + _WORD_JOINER, _AUTOLINK.sub(lambda m: m.group(0) + _WORD_JOINER, raw))
+    return _PUNCTUATION.sub(r"\\\1", raw)
 
 
 def block(value: object, limit: int = LONG) -> str:
