@@ -201,7 +201,7 @@ def submit(at: AppTest) -> None:
     next(b for b in at.button if b.key and b.key.endswith(".submit")).click().run()
 
 
-def answer_current(at: AppTest) -> None:
+def click_answer(at: AppTest) -> None:
     """Answer the trial on screen: the left map, or a rating of 4."""
     left = [b for b in at.button if b.key and b.key.endswith(".left")]
     if left:
@@ -209,7 +209,19 @@ def answer_current(at: AppTest) -> None:
     else:
         at.radio[0].set_value(4)
         submit(at)
+
+
+def answer_current(at: AppTest) -> None:
+    click_answer(at)
     ok(at)
+
+
+def started(code: str, **params: str) -> AppTest:
+    """The study link opened, consent given, Start pressed: the first question is on screen."""
+    at = participant(code, **params)
+    at.checkbox(key=state.TAKE_CONSENT).check().run()
+    at.button(key=state.TAKE_START).click().run()
+    return at
 
 
 def question(at: AppTest) -> str:
@@ -244,9 +256,7 @@ def test_a_participant_consents_answers_and_resumes_after_a_reload_and_from_the_
 def test_another_browser_with_a_known_pid_cannot_take_over(
     published: str, db_url: str, browser: dict[str, str]
 ) -> None:
-    at = participant(published, pid="P-002")
-    at.checkbox(key=state.TAKE_CONSENT).check().run()
-    at.button(key=state.TAKE_START).click().run()
+    at = started(published, pid="P-002")
     answer_current(at)
     browser[study_routes.DEVICE_COOKIE] = "someone-elses-browser-key-000000"
     thief = participant(published, pid="P-002")
@@ -270,16 +280,9 @@ def test_a_closed_study_refuses_before_consent(published: str, db_url: str, brow
 def test_a_click_as_the_next_question_appears_is_not_counted(
     published: str, db_url: str, browser: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    at = participant(published)
-    at.checkbox(key=state.TAKE_CONSENT).check().run()
-    at.button(key=state.TAKE_START).click().run()
+    at = started(published)
     monkeypatch.setattr(study_access, "MIN_ANSWER_MS", study.MIN_ANSWER_MS)
-    answer_current_unchecked = [b for b in at.button if b.key and b.key.endswith(".left")]
-    if answer_current_unchecked:
-        answer_current_unchecked[0].click().run()
-    else:
-        at.radio[0].set_value(4)
-        submit(at)
+    click_answer(at)  # within milliseconds of the question
     assert any("was not counted" in i.value for i in at.info)
     assert question(at) == "Question 1 of 4"
     assert study.responses(study.open_database(db_url), published) == []
@@ -290,21 +293,14 @@ def test_a_database_fault_says_not_saved_click_again(
 ) -> None:
     from sqlalchemy.exc import OperationalError
 
-    at = participant(published)
-    at.checkbox(key=state.TAKE_CONSENT).check().run()
-    at.button(key=state.TAKE_START).click().run()
+    at = started(published)
 
     def down(*args: object, **kwargs: object) -> None:  # the answer's transaction fails, reading still works
         raise OperationalError("BEGIN IMMEDIATE", {}, Exception("(sqlite3.OperationalError) database is locked"))
 
     monkeypatch.setattr(study.storage, "RETRY_DELAYS_S", (0.01, 0.01))
     monkeypatch.setattr(study.participation, "_answer", down)
-    left = [b for b in at.button if b.key and b.key.endswith(".left")]
-    if left:
-        left[0].click().run()
-    else:
-        at.radio[0].set_value(4)
-        submit(at)
+    click_answer(at)
     assert [w.value for w in at.warning] == [
         "Your answer was not saved: the server could not reach its database. Please click it again."
     ]
