@@ -173,6 +173,7 @@ def test_the_participant_page_fits_a_1280x720_screen(app_server: Any, browser: A
         answer = page.get_by_role("button", name="Submit" if task == "forward_simulation" else "The left map")
         box = answer.bounding_box()
         assert box is not None and box["y"] + box["height"] <= PROJECTOR["height"], box  # above the fold
+        print(f"{task}: the answer button ends at {box['y'] + box['height']:.0f} px of {PROJECTOR['height']}")
         widths = (
             page.get_by_test_id("stMain")
             .locator("[data-testid=stImage] img")
