@@ -156,7 +156,7 @@ def test_payloads_render_as_text_and_the_browser_requests_nothing_outside(
         sidebar(page).get_by_role("link", name="Study design").click()
         page.get_by_text("New study").wait_for(timeout=MODEL_MS)
         settle(page)
-        assert_inert(page, origin, frozenset(m["url"] for m in xai_core.methods()))  # the method forms' papers
+        assert_inert(page, origin, frozenset(m["url"] for m in xai_core.methods.describe()))  # the method forms' papers
         sidebar(page).get_by_role("link", name="Study results").click()
         warning = page.get_by_test_id("stAlertContentWarning").filter(has_text="Failed an attention check")
         warning.wait_for(timeout=MODEL_MS)
