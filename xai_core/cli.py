@@ -1,6 +1,6 @@
-"""Command line: ``python -m xai_core methods|metrics [--markdown | --update-readme README.md]`` and
-``python -m xai_core evaluate --images DIR --methods a,b --metrics insertion,deletion --out results.csv
-[--set steps=50 ...]``.
+"""Command line: ``python -m xai_core methods|metrics [--markdown | --update-readme README.md]``,
+``python -m xai_core evaluate --images DIR --methods a,b --metrics insertion,deletion --out RESULTS
+[--set steps=50 ...]`` and ``python -m xai_core summarize RESULTS`` (``xai_core/evaluation/cli.py``).
 
 ``methods --markdown`` and ``metrics --markdown`` print the README's tables, generated from the registries;
 ``--update-readme`` rewrites both (tests keep the README in step with them).
@@ -78,38 +78,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     scores = commands.add_parser("metrics", help="list the registered metrics")
     scores.add_argument("--markdown", action="store_true", help="print the README's metric table")
     scores.add_argument("--update-readme", type=Path, metavar="README", help="rewrite the tables in this README")
-    run = commands.add_parser("evaluate", help="score methods on a folder of images into a CSV (resumable)")
-    run.add_argument("--images", type=Path, required=True, help="folder of images")
-    run.add_argument("--methods", required=True, help="comma-separated method ids")
-    run.add_argument("--metrics", default="insertion,deletion", help="comma-separated metric names")
-    run.add_argument("--out", type=Path, required=True, help="CSV to write; existing rows are kept and skipped")
-    run.add_argument("--annotations", type=Path, help="boxes for localization metrics (CSV or JSON)")
-    run.add_argument("--model", default="efficientnet_lite0", help="model name (default: the bundled one)")
-    run.add_argument("--steps", type=int, help="perturbation steps of the curves (the same as --set steps=N)")
-    run.add_argument(
-        "--set", action="append", default=[], metavar="NAME=VALUE", dest="settings",
-        help="a metric setting, e.g. substrate=black; see `python -m xai_core metrics`",
-    )  # fmt: skip
+    from xai_core.evaluation.cli import add_evaluate_arguments, add_summarize_arguments
+
+    run = commands.add_parser(
+        "evaluate", help="score methods x metrics on a data set into a results folder (resumable, local or Ray)"
+    )
+    add_evaluate_arguments(run)
+    summarize = commands.add_parser("summarize", help="method x metric table, intervals, ranks and plots of results")
+    add_summarize_arguments(summarize)
     args = parser.parse_args(argv)
-    if args.command == "evaluate":
-        from xai_core import evaluate
+    if args.command in ("evaluate", "summarize"):
+        from xai_core.evaluation import cli as evaluation_cli
 
-        def names(text: str) -> list[str]:
-            return [item.strip() for item in text.split(",") if item.strip()]
-
-        pairs = [*([f"steps={args.steps}"] if args.steps is not None else []), *args.settings]
-        try:
-            from xai_core import metrics
-
-            settings = metrics.settings_from_text(names(args.metrics), pairs) if pairs else {}
-            evaluate.evaluate(
-                evaluate.list_images(args.images), names(args.methods), names(args.metrics), args.out,
-                model_name=args.model, annotations=args.annotations, settings=settings,
-            )  # fmt: skip
-        except (ValueError, KeyError, FileNotFoundError) as error:
-            parser.exit(2, f"error: {error}\n")
-        evaluate.summary(args.out)
-        return 0
+        run_command = evaluation_cli.run_evaluate if args.command == "evaluate" else evaluation_cli.run_summarize
+        return run_command(args)
     if args.command in ("methods", "metrics") and args.update_readme:
         changed = update_readme(args.update_readme)
         print(f"{args.update_readme}: {'updated' if changed else 'already current'}")
