@@ -122,11 +122,13 @@ def evaluation_from_args(args: argparse.Namespace) -> Evaluation:
     _bounded("--input-size", args.input_size, 8, 4096)
     _bounded("--flush-seconds", args.flush_seconds, 0, 86400)
     _bounded("--randomization-sample", args.randomization_sample, 0, 10_000_000)
+    _bounded("--batch-size", args.batch_size, 0, 4096)
+    _bounded("--task-size", args.task_size, 1, 4096)
+    shard = plan.parse_shard(args.shard) if args.shard else None
     rand = None
     if args.randomization:
         rand = randomization.resolve(args.randomization, args.randomization_measures, args.seed or 0,
                                      args.randomization_layers)  # fmt: skip
-    images, described = images_from_args(args)
     ray = None
     if args.engine == "ray":
         from xai_core.evaluation.engine_ray import RayOptions
@@ -134,6 +136,7 @@ def evaluation_from_args(args: argparse.Namespace) -> Evaluation:
         ray = RayOptions(args.address, args.workers, args.cpus_per_worker, args.gpus_per_worker)
     elif args.address or args.workers != 1:
         raise ParameterError("--address and --workers are options of --engine ray")
+    images, described = images_from_args(args)
     return Evaluation(
         out=Path(args.out),
         images=images,
@@ -149,7 +152,7 @@ def evaluation_from_args(args: argparse.Namespace) -> Evaluation:
         retry_errors=args.retry_errors,
         engine=args.engine,
         ray=ray,
-        shard=plan.parse_shard(args.shard) if args.shard else None,
+        shard=shard,
         batch_size=args.batch_size,
         task_size=args.task_size,
         flush_seconds=args.flush_seconds,

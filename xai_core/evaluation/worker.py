@@ -115,7 +115,8 @@ class Worker:
             try:
                 loaded = load_image(ref.path, name=ref.id)
                 x = self.model.preprocess(loaded.image)
-                boxes = [self.model.box_to_input(b, loaded.image.size) for b in ref.boxes] if ref.boxes else None
+                mapped = [self.model.box_to_input(b, loaded.image.size) for b in ref.boxes or ()]
+                boxes = [b for b in mapped if b[2] > b[0] and b[3] > b[1]] or None  # boxes the crop cut away: gone
                 mask = self._mask(ref.mask, loaded.image.size) if ref.mask else None
                 label = -1 if ref.label is None else int(ref.label)
                 if self.config.target == "label" and not 0 <= label < self.model.num_classes:
@@ -196,17 +197,13 @@ class Worker:
             usable = [im for im in images if _has(im, needs)]
             for im in images:
                 if not _has(im, needs):
-                    out.update(
-                        {(im.index, n): _not_applicable(f"this image has no {' or '.join(needs)}") for n in group}
-                    )
+                    out.update({(im.index, n): _not_applicable(_missing(needs)) for n in group})
             for part in chunks(len(usable), self._chunk_size(usable[0].x)) if usable else ():
                 out.update(self._score_batch(group, request, usable[part], maps, {}))
         for im in images:  # one call per image for all its seeded metrics: suites still share their work
             for needs, group in _by_needs(seeded).items():
                 if not _has(im, needs):
-                    out.update(
-                        {(im.index, n): _not_applicable(f"this image has no {' or '.join(needs)}") for n in group}
-                    )
+                    out.update({(im.index, n): _not_applicable(_missing(needs)) for n in group})
                     continue
                 seeds = {n: {"seed": derive_seed(self.config.metrics[n]["seed"], im.id)}
                          for n in group if "seed" in self.config.metrics[n]}  # fmt: skip
@@ -325,6 +322,11 @@ def _by_needs(names: Sequence[str]) -> dict[tuple[str, ...], list[str]]:
 
 def _has(image: _Image, needs: Sequence[str]) -> bool:
     return ("boxes" not in needs or bool(image.boxes)) and ("masks" not in needs or image.mask is not None)
+
+
+def _missing(needs: Sequence[str]) -> str:
+    what = {"boxes": "annotated box inside the model's crop", "masks": "mask"}
+    return "this image has no " + " or ".join(what[n] for n in needs)
 
 
 def _fields(result: Any, i: int) -> dict[str, Any]:
