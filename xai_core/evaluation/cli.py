@@ -28,7 +28,10 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_argument_group("images (one of)")
     source.add_argument("--images", type=Path, help="folder of images, searched recursively (class folders welcome)")
     source.add_argument("--list", type=Path, dest="image_list", help="CSV (path[,label] with a header) or JSON list")
-    source.add_argument("--samples", action="store_true", help="the bundled sample photos (offline), copied into OUT")
+    source.add_argument(
+        "--samples", type=int, nargs="?", const=0, metavar="N",
+        help="the bundled sample photos (offline; the first N, or all), copied into OUT/samples",
+    )  # fmt: skip
     labels = parser.add_argument_group("targets and annotations")
     labels.add_argument(
         "--target",

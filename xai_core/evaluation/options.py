@@ -38,11 +38,14 @@ def _bounded(name: str, value: float, low: float, high: float) -> None:
 def images_from_args(args: argparse.Namespace) -> tuple[list[inputs.ImageRef], dict[str, Any]]:
     """The run's images with labels, boxes and masks, and a description for the spec."""
     sources = (("--images", args.images), ("--list", args.image_list), ("--samples", args.samples))
-    given = [name for name, value in sources if value]
+    given = [name for name, value in sources if value is not None]
     if len(given) != 1:
         raise ValueError(f"give exactly one of --images, --list, --samples; got {given or 'none'}")
-    if args.samples:
-        root = inputs.write_samples(Path(args.out) / "samples")
+    if args.samples is not None:
+        from xai_core.images import sample_images
+
+        _bounded("--samples", args.samples, 0, len(sample_images()))
+        root = inputs.write_samples(Path(args.out) / "samples", list(sample_images())[: args.samples or None])
         refs = inputs.scan_folder(root)
     elif args.images:
         root = Path(args.images)

@@ -88,6 +88,10 @@ def check(evaluation: Evaluation) -> None:
         raise ParameterError("no metrics to compute: name at least one, or ask for model randomization")
     if not evaluation.images:
         raise ValueError("no images to evaluate")
+    if Path(evaluation.out).is_file():
+        raise ValueError(
+            f"--out {evaluation.out} is a file; results are a folder (spec.json, rows/, maps/): name a folder"
+        )
     for name, bound in (("batch size", evaluation.batch_size), ("task size", evaluation.task_size)):
         if not 0 <= bound <= 4096 or (name == "task size" and bound < 1):
             raise ParameterError(f"{name} must be in [{0 if name == 'batch size' else 1}, 4096]; got {bound}")
