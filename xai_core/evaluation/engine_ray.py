@@ -27,6 +27,7 @@ from xai_core.evaluation.plan import Task
 from xai_core.evaluation.worker import Worker, WorkerConfig
 
 log = logging.getLogger(__name__)
+ACTOR_START_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,9 @@ def run(tasks: Sequence[Task], config: WorkerConfig, on_result: OnResult, option
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # the CLI has its own bar
         context.print_on_execution_start = False
+        # Start every actor before the first task: the pool shares the work from the start, and a cluster without
+        # the resources for it fails with Ray's "Timed out while starting actors" instead of waiting forever.
+        context.wait_for_min_actors_s = ACTOR_START_SECONDS
         paths = [*_code_path(), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
         env = {"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}} if paths else {}
         threads = max(1, int(options.cpus_per_worker))
