@@ -48,6 +48,7 @@ def studio_pages() -> dict[str, list[st.Page]]:
             page("pages/localization.py", "Localization", ":material/center_focus_strong:", "Evaluate"),
             page("pages/sanity.py", "Sanity checks", ":material/shuffle:", "Evaluate"),
             page("pages/axioms.py", "Axioms & robustness", ":material/rule:", "Evaluate"),
+            page("pages/benchmark.py", "Benchmark", ":material/leaderboard:", "Evaluate"),
         ],
         "Learn": [
             page("pages/learn.py", "Learn (classroom mode)", ":material/school:", "Learn"),

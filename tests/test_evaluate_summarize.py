@@ -60,7 +60,7 @@ def test_mean_curves_have_a_band_that_holds_the_mean() -> None:
     assert low[1] < 0.4 < high[1] and low[0] == high[0] == 1.0
     figure = plots.mean_curves(frame(), "insertion")
     names = [t.name for t in figure.data if t.name]
-    assert sorted(names) == sorted(["good (n=12)", "bad (n=12)", "<b>x|y</b> (n=12)"])
+    assert sorted(names) == sorted(["good (n=12)", "bad (n=12)", "&lt;b&gt;x|y&lt;/b&gt; (n=12)"])
 
 
 def test_summarize_reads_an_exported_file_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

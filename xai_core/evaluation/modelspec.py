@@ -134,4 +134,6 @@ def describe(spec: ModelSpec, model: ModelWrapper) -> dict[str, Any]:
         "checksum": weights_checksum(model.module),
         "num_classes": model.num_classes,
         "input_size": list(model.input_size),
+        "resize": model.resize,
+        "interpolation": model.interpolation,
     }

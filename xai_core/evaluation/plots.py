@@ -7,6 +7,7 @@ metric share their x axis when their settings agree (the settings hash is part o
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator
 
 import numpy as np
@@ -14,6 +15,12 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from xai_core.evaluation.summarize import metric_rows
+
+
+def _safe(text: object) -> str:
+    """A label as plain text: Plotly reads a few HTML tags (links among them) in names and hover text."""
+    return html.escape(str(text))
+
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f")
 
@@ -29,10 +36,11 @@ def distributions(frame: pd.DataFrame, metric: str) -> go.Figure:
     rows = rows[rows["metric"] == metric]
     figure = go.Figure()
     for i, (method, group) in enumerate(rows.groupby("method", sort=True)):
-        figure.add_trace(go.Box(y=group["value"], name=str(method), boxpoints="all", jitter=0.3, boxmean=True,
-                                text=group["image"], marker_color=PALETTE[i % len(PALETTE)]))  # fmt: skip
+        labels = [_safe(image) for image in group["image"]]
+        figure.add_trace(go.Box(y=group["value"], name=_safe(method), boxpoints="all", jitter=0.3, boxmean=True,
+                                text=labels, marker_color=PALETTE[i % len(PALETTE)]))  # fmt: skip
     better = "higher" if len(rows) and bool(rows["higher_is_better"].iloc[0]) else "lower"
-    figure.update_layout(title=f"{metric}: per-image values ({better} is better)", yaxis_title=metric,
+    figure.update_layout(title=f"{_safe(metric)}: per-image values ({better} is better)", yaxis_title=metric,
                          showlegend=False, height=380, margin={"t": 50, "b": 40})  # fmt: skip
     return figure
 
@@ -62,8 +70,8 @@ def mean_curves(frame: pd.DataFrame, metric: str) -> go.Figure:
         figure.add_trace(go.Scatter(x=np.concatenate([x, x[::-1]]), y=np.concatenate([high, low[::-1]]),
                                     fill="toself", fillcolor=colour, opacity=0.2, line={"width": 0},
                                     hoverinfo="skip", showlegend=False))  # fmt: skip
-        figure.add_trace(go.Scatter(x=x, y=mean, name=f"{method} (n={len(curves)})", line={"color": colour}))
-    figure.update_layout(title=f"{metric}: mean curve with 95% band", xaxis_title="fraction of features",
+        figure.add_trace(go.Scatter(x=x, y=mean, name=f"{_safe(method)} (n={len(curves)})", line={"color": colour}))
+    figure.update_layout(title=f"{_safe(metric)}: mean curve with 95% band", xaxis_title="fraction of features",
                          yaxis_title="score", height=380, margin={"t": 50, "b": 40})  # fmt: skip
     return figure
 
@@ -75,14 +83,14 @@ def randomization_lines(layers: pd.DataFrame, measure: str) -> go.Figure:
     for i, (method, group) in enumerate(rows.groupby("method", sort=True)):
         group = group.sort_values("layer_index")
         colour = PALETTE[i % len(PALETTE)]
-        x = group["layer"].tolist()
+        x = [_safe(v) for v in group["layer"]]
         band = group.dropna(subset=["low", "high"])
         if len(band):
-            figure.add_trace(go.Scatter(x=band["layer"].tolist() + band["layer"].tolist()[::-1],
+            figure.add_trace(go.Scatter(x=[_safe(v) for v in band["layer"]] + [_safe(v) for v in band["layer"]][::-1],
                                         y=band["high"].tolist() + band["low"].tolist()[::-1], fill="toself",
                                         fillcolor=colour, opacity=0.2, line={"width": 0}, hoverinfo="skip",
                                         showlegend=False))  # fmt: skip
-        figure.add_trace(go.Scatter(x=x, y=group["mean"], name=str(method), mode="lines+markers",
+        figure.add_trace(go.Scatter(x=x, y=group["mean"], name=_safe(method), mode="lines+markers",
                                     line={"color": colour}))  # fmt: skip
     figure.update_layout(title=f"Model randomization: {measure} to the trained model's map (lower: passes)",
                          xaxis_title="re-initialised layer (from the logits down)", yaxis_title=measure,

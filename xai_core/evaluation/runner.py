@@ -119,8 +119,15 @@ def build_spec(evaluation: Evaluation, model: ModelWrapper) -> RunSpec:
         randomization=randomization,
         version=package_version(),
         storage=evaluation.storage,
-        inputs=dict(evaluation.inputs),
+        inputs={"root": _root(evaluation.images), **evaluation.inputs},
     )
+
+
+def _root(images: Sequence[ImageRef]) -> str:
+    """The folder the image ids are relative to (the app finds an image under it)."""
+    first = Path(images[0].path)
+    parts = len(Path(images[0].id).parts)
+    return str(first.parents[parts - 1]) if parts and first.as_posix().endswith(images[0].id) else ""
 
 
 def run(evaluation: Evaluation, *, progress: Progress | None = None, model: ModelWrapper | None = None) -> RunReport:
