@@ -116,10 +116,10 @@ def show_image(folder: Path, frame: pd.DataFrame, image_id: str) -> None:
         return
     st.text(image_id)
     columns = st.columns(1 + len(view.maps))
-    columns[0].image(view.crop)
+    columns[0].image(view.crop, width=224)
     columns[0].text("input (model crop)")
     for column, (method, m) in zip(columns[1:], view.maps.items(), strict=True):
-        column.image(viz.overlay(view.crop, viz.normalize(m)))
+        column.image(viz.overlay(view.crop, viz.normalize(m)), width=224)
         column.text(method)  # a label from the results folder: plain text
     if not view.maps:
         st.caption("No maps were saved for this image (evaluate with --save-maps).")
