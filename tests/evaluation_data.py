@@ -87,6 +87,16 @@ def toy_evaluation(
     return evaluation
 
 
+def results_folder(root: Path, name: str, images: int = 3) -> Path:
+    """A results folder ``root/name`` of the toy model on ``images`` images, two methods, saved maps."""
+    from xai_core.evaluation import run
+
+    toy = toy_dataset(root / "toy", images)
+    out = root / name
+    run(toy_evaluation(toy, out, save_maps=True))
+    return out
+
+
 def write_voc(folder: Path, name: str, objects: list[tuple[str, int, int, int, int]]) -> Path:
     """A Pascal VOC annotation file with ``(class, xmin, ymin, xmax, ymax)`` objects (1-based, inclusive)."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -6,10 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from evaluation_data import toy_dataset, toy_evaluation
+from evaluation_data import results_folder
 from streamlit.testing.v1 import AppTest
-
-from xai_core.evaluation import run
 
 pytestmark = pytest.mark.slow
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -25,10 +23,7 @@ def page() -> AppTest:
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    toy = toy_dataset(tmp_path_factory.mktemp("toy"), 3)
-    out = tmp_path_factory.mktemp("bench") / PAYLOAD
-    run(toy_evaluation(toy, out, save_maps=True))
-    return out
+    return results_folder(tmp_path_factory.mktemp("bench"), PAYLOAD)
 
 
 def test_a_results_folder_opens_with_table_plots_and_an_image(folder: Path) -> None:

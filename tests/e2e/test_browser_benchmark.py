@@ -17,14 +17,9 @@ PAYLOAD = "![leak](http://example.invalid/x.png)"
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from evaluation_data import toy_dataset, toy_evaluation
+    from evaluation_data import results_folder
 
-    from xai_core.evaluation import run
-
-    toy = toy_dataset(tmp_path_factory.mktemp("toy"), 3)
-    out = tmp_path_factory.mktemp("bench") / PAYLOAD
-    run(toy_evaluation(toy, out, save_maps=True))
-    return out
+    return results_folder(tmp_path_factory.mktemp("bench"), PAYLOAD)
 
 
 def test_open_results_and_click_a_row(page: Any, app_server: Any, results: Path, artifacts: Path) -> None:
