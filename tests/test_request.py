@@ -137,7 +137,7 @@ def test_checks_take_an_explicit_target() -> None:
     assert folded.passed and "1 batch norms folded" in folded.detail
     request = Request.create("integrated_gradients", {"steps": 8})
     assert checks.completeness(model, x, request, target=[0, 1]).method == "integrated_gradients"
-    assert len(checks.check_axioms(model, x, "saliency", target=[1, 2])) == 5
+    assert len(checks.check_axioms(model, x, "saliency", target=[1, 2])) == 6
 
 
 # --- issue 16.7: every parameter error is a ParameterError naming the parameter, the range and the value ----------

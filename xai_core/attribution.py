@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from xai_core import noise as noise_module
 from xai_core import registry
 from xai_core.batching import auto_chunk_size
+from xai_core.composite_baselines import compute_with_baselines
 from xai_core.extras import COMPLETENESS, INTERACTIONS, PATH, Completeness, Interactions, PathProfile
 from xai_core.hooks import model_lock
 from xai_core.methods.base import Context
@@ -205,7 +206,7 @@ def attribute(
         instance = cls()
         resolved = dict(request.params)
         if request.noise is None:
-            maps = instance.compute(x, ctx, **resolved)
+            maps = compute_with_baselines(instance, x, ctx, resolved)
             ctx.report(1.0)
         else:
             maps = noise_module.noisy_map(instance, x, ctx, resolved, request.noise)

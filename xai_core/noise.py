@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from xai_core.batching import chunks
+from xai_core.composite_baselines import compute_with_baselines
 from xai_core.extras import merge_draws
 from xai_core.methods.base import Context, Method
 from xai_core.params import ChoiceParam, FloatParam, IntParam, Param, ParameterError, validate
@@ -101,7 +102,7 @@ def noisy_map(method: Method, inputs: Tensor, ctx: Context, params: dict[str, An
         noisy = (inputs.unsqueeze(0) + draw.to(inputs.device, inputs.dtype) * stdev).flatten(0, 1)
         chunk_ctx = ctx.for_batch(ctx.target.repeat(draws), extras={})
         chunk_params = {name: _repeat_per_input(value, batch, draws) for name, value in params.items()}
-        maps = method.compute(noisy, chunk_ctx, **chunk_params).double()
+        maps = compute_with_baselines(method, noisy, chunk_ctx, chunk_params).double()
         maps = maps.view(draws, batch, *maps.shape[1:])
         total = maps.sum(0) if total is None else total + maps.sum(0)
         sum_sq = (maps**2).sum(0) if sum_sq is None else sum_sq + (maps**2).sum(0)

@@ -23,7 +23,10 @@ from xai_core.params import ChoiceParam, ParameterError
 from xai_core.targets import Target
 
 RULES = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
-BASELINES = ("black", "white", "mean", "blur", "uniform", "gaussian")
+BASELINES = ("black", "white", "mean", "blur", "uniform", "gaussian", "max_distance", "black_white")
+# A composite baseline names several baselines; the method runs once per baseline and its maps are averaged
+# (``composite_baselines.compute_with_baselines``), so completeness holds on every path and on the average.
+COMPOSITE_BASELINES = {"black_white": ("black", "white")}
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,14 @@ def make_baseline(
 
     ``sigma`` is the blur baseline's Gaussian width in pixels; ``noise`` the standard deviation of the
     ``gaussian`` baseline (around the image) in pixel units. Random baselines draw from ``generator`` on the CPU.
+
+    ``max_distance`` (Sturmfels, Lundberg, Lee, "Visualizing the Impact of Feature Attribution Baselines", Distill
+    2020, https://distill.pub/2020/attribution-baselines/): per pixel and channel, the end of the range [0, 1]
+    farthest from the input's value (1 where the value is below 0.5, else 0), the image of largest L1 distance from
+    the input. For a plain module the range is [0, 1] of its raw inputs, as for ``black`` and ``white``.
+
+    A composite baseline (``black_white``) is several paths, not one point: ``composite_baselines`` runs the method
+    once per baseline; asking this function for it is an error.
     """
     if isinstance(baseline, Tensor):
         custom = baseline.to(inputs.device, inputs.dtype)
@@ -150,6 +161,13 @@ def make_baseline(
         reference = gaussian_blur(pixels, sigma)
     elif baseline == "uniform":
         reference = torch.rand(pixels.shape, generator=generator).to(pixels)
+    elif baseline == "max_distance":
+        reference = (pixels < 0.5).to(pixels.dtype)  # the farther end of [0, 1]; a value of exactly 0.5 takes 0
+    elif baseline in COMPOSITE_BASELINES:
+        raise ParameterError(
+            f"baseline {baseline!r} averages the maps of the {list(COMPOSITE_BASELINES[baseline])} baselines: run "
+            "the method through xai_core.attribute (composite_baselines.compute_with_baselines)"
+        )
     elif baseline == "gaussian":
         reference = pixels + noise * torch.randn(pixels.shape, generator=generator).to(pixels)
         if space.bounded:

@@ -11,6 +11,7 @@ from xai_core.checks.axioms import (
     dummy_sensitivity,
     implementation_invariance,
     linearity,
+    sensitivity_a,
     symmetry_preservation,
 )
 from xai_core.checks.robustness import FragilityResult, SensitivityResult, fragility_attack, max_sensitivity
@@ -28,6 +29,7 @@ __all__ = [
     "implementation_invariance",
     "linearity",
     "max_sensitivity",
+    "sensitivity_a",
     "sweep",
     "symmetry_preservation",
 ]

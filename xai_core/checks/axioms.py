@@ -3,6 +3,8 @@
 * completeness: sum(attr) = f(x) - f(x') (path methods report the gap themselves; others are scored against a
   black baseline).
 * dummy sensitivity (Sensitivity(b)): a feature the model ignores gets zero attribution.
+* Sensitivity(a): an input and a baseline that differ in one feature and get different scores give that feature a
+  non-zero attribution.
 * implementation invariance: two functionally equal networks (batch norm folded into the conv before it) give
   the same attribution.
 * linearity: attr(a f1 + b f2) = a attr(f1) + b attr(f2).
@@ -23,8 +25,9 @@ from torch import Tensor, nn
 from xai_core import registry
 from xai_core.attribution import _module_of, attribute, resolve_layer
 from xai_core.hooks import conv_bn_pairs
-from xai_core.paths import PixelSpace
+from xai_core.paths import COMPOSITE_BASELINES, PixelSpace, make_baseline
 from xai_core.request import Request
+from xai_core.targets import Output, Target
 
 DEFAULT_TOLERANCE = 0.01
 
@@ -128,6 +131,86 @@ def dummy_sensitivity(
     inside = maps[..., : inputs.shape[-1] // 4].flatten(1).sum(1)
     value = float((inside / maps.flatten(1).sum(1).clamp(min=1e-12)).max())
     return _result("dummy_sensitivity", result.method, value, tolerance, "share of |attribution| on ignored pixels")
+
+
+def central_region(inputs: Tensor) -> Tensor:
+    """The central square of half the image side, ``[H, W]`` bool: the one feature ``sensitivity_a`` changes."""
+    height, width = inputs.shape[-2:]
+    mask = torch.zeros(height, width, dtype=torch.bool)
+    mask[height // 4 : height - height // 4, width // 4 : width - width // 4] = True
+    return mask
+
+
+def _own_baseline(model: Any, inputs: Tensor, method: Explainer, params: dict[str, Any]) -> Tensor | str:
+    """The baseline x' the method integrates from, made from ``inputs``; black for a method without one.
+
+    A string is the reason the axiom's premise (one input, one baseline) cannot be built for this method.
+    """
+    cls = registry.get(method_name(method))
+    names = {p.name for p in cls.params}
+    given = {**(method.params if isinstance(method, Request) else {}), **params}
+    if "references" in names:
+        return "the baseline is a distribution of reference images, not one input"
+    value = given.get("baseline", next((p.default for p in cls.params if p.name == "baseline"), "black"))
+    if isinstance(value, str) and value in COMPOSITE_BASELINES:
+        return f"the {value!r} baseline is {len(COMPOSITE_BASELINES[value])} inputs, not one"
+    generator = torch.Generator().manual_seed(int(given.get("seed", 0)))
+    sigma = float(given.get("blur_sigma", 10.0))
+    return make_baseline(value, inputs, PixelSpace.of(model), sigma=sigma, generator=generator)
+
+
+def sensitivity_a(
+    model: Any,
+    inputs: Tensor,
+    method: Explainer,
+    *,
+    target: Targets = None,
+    region: Tensor | None = None,
+    tolerance: float = 1e-3,
+    **params: Any,
+) -> AxiomResult:
+    """Sensitivity(a) (Sundararajan, Taly, Yan 2017, sec. 2.1): for every input and baseline that differ in one
+    feature but have different predictions, the differing feature gets a non-zero attribution.
+
+    The pair is built on purpose: the baseline x' is the method's own (its ``baseline`` made from ``inputs`` and
+    passed as a tensor, so that a blurred or random baseline stays the same point) or black for a method without
+    one, and the input x~ = x' + m (x - x') equals x' outside the region m (``region`` ``[H, W]`` bool, default
+    the central square of half the side) and the image inside it. ``value`` is the smallest, over the samples whose
+    scores differ, of |sum of the attribution over the region| / |f(x~) - f(x')|: the share of the change credited
+    to the feature (1 for a complete method, 0 for a gradient that saturated). Higher is better; it passes when
+    ``value >= tolerance``. Not applicable when no sample's two scores differ, or for a method whose baseline is a
+    reference set or a composite.
+    """
+    name = method_name(method)
+    module, _ = _module_of(model)
+    baseline = _own_baseline(model, inputs, method, params)
+    if isinstance(baseline, str):
+        return _not_applicable("sensitivity_a", name, tolerance, baseline)
+    mask = central_region(inputs) if region is None else region.bool()
+    if mask.shape != inputs.shape[-2:] or not bool(mask.any()):
+        raise ValueError(f"region must be a non-empty [H, W] = {list(inputs.shape[-2:])} mask; got {tuple(mask.shape)}")
+    mask = mask.to(inputs.device)
+    changed = baseline + mask * (inputs - baseline)
+    explainer: Explainer = method
+    if "baseline" in {p.name for p in registry.get(name).params}:  # the method integrates from this very x'
+        if isinstance(method, Request):
+            explainer = method.replace(params={"baseline": baseline})
+        else:
+            params = {**params, "baseline": baseline}
+    result = attribute(model, changed, explainer, target=target, **_with_layer(model, method, params))
+    device = next((p.device for p in module.parameters()), inputs.device)
+    with torch.inference_mode():
+        output = cast(Output, result.output)
+        explained = Target(result.target.to(device).repeat(2), output)  # the score the method explains
+        scores = explained(module(torch.cat([changed, baseline]).to(device)))
+    change = (scores[: len(inputs)] - scores[len(inputs) :]).double().cpu()
+    credited = (result.attributions.double().cpu() * mask.cpu()).flatten(1).sum(1).abs()
+    differ = change.abs() > 1e-6 * scores.abs().double().cpu().view(2, -1).amax(0).clamp(min=1.0)
+    if not bool(differ.any()):
+        return _not_applicable("sensitivity_a", name, tolerance, "input and baseline get the same score: no premise")
+    value = float((credited[differ] / change[differ].abs()).min())
+    detail = f"{int(differ.sum())} of {len(inputs)} samples change score; share of the change on the region"
+    return AxiomResult("sensitivity_a", result.method, value, tolerance, value >= tolerance, detail, True)
 
 
 def fold_batch_norm(model: nn.Module, sample: Tensor) -> nn.Module:
@@ -243,5 +326,12 @@ def check_axioms(
     """Every axiom above for one method, each with its default tolerance."""
     return [
         check(model, inputs, method, target=target, **params)
-        for check in (completeness, dummy_sensitivity, implementation_invariance, linearity, symmetry_preservation)
+        for check in (
+            completeness,
+            dummy_sensitivity,
+            sensitivity_a,
+            implementation_invariance,
+            linearity,
+            symmetry_preservation,
+        )
     ]
