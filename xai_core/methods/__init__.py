@@ -29,6 +29,7 @@ from xai_core.methods import (  # noqa: F401
     neflag,
     rectgrad,
     saliency,
+    smooth_grad_cam_pp,
     split_ig,
     squared_gradient,
 )

@@ -2,7 +2,9 @@
 
 With the class score passed through exp, the higher derivatives reduce to powers of the first one:
 alpha_ij^k = g^2 / (2 g^2 + sum_ab A_ab^k g^3), w_k = sum_ij alpha_ij^k relu(g_ij^k).
-SmoothGrad over this method is ``noise=Noise("smoothgrad")``; Smooth Grad-CAM++ (Omeiza et al. 2019) differs.
+SmoothGrad over this method, ``noise=Noise("smoothgrad")`` (titled "grad_cam_pp + SmoothGrad" in the app), averages
+whole Grad-CAM++ maps of noisy copies; Smooth Grad-CAM++ (Omeiza et al. 2019) is another method,
+``smooth_grad_cam_pp``: it averages the gradient powers and computes the weights once on the clean activations.
 """
 
 from __future__ import annotations
