@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
 from toys import images, linear_model, relu_cnn
@@ -171,13 +172,71 @@ def test_agi_sums_the_first_order_drop_on_a_linear_model() -> None:
     model = linear_model(shape=(3, SIZE, SIZE), classes=2)
     x = images(batch=1, size=SIZE)
     c = _predicted(model, x)[0]
-    result = xai_core.attribute(model, x, "agi", target=c, num_classes=1, epsilon=0.5, max_iter=5)
+    result = xai_core.attribute(model, x, "agi", target=c, num_classes=1, epsilon=0.5, max_iter=5, score="output")
     w = _linear_weight(model)
     j = 1 - c
     expected = -w[c].view(1, 3, SIZE, SIZE) * 0.5 * torch.sign(w[j] - w[c]).view(1, 3, SIZE, SIZE)
     steps = int(result.extras["attack_steps"][0, 0])
     assert steps >= 1 and bool(result.extras["attack_success"][0, 0])
     torch.testing.assert_close(result.attributions, steps * expected)
+
+
+class Normalize(nn.Module):
+    """The script's ``utils.Normalize`` layer: pixels in, the wrapper's model space out."""
+
+    def __init__(self, wrapper: PixelWrapper) -> None:
+        super().__init__()
+        self.wrapper = wrapper
+
+    def forward(self, pixels: Tensor) -> Tensor:
+        return self.wrapper.to_model_space(pixels)
+
+
+def authors_agi(model: nn.Module, pixels: Tensor, c: int, classes: list[int], epsilon: float, max_iter: int) -> Tensor:
+    """``AGI_main.py``'s ``test``/``pgd_step``/``fgsm_step`` for one image, stepping from the current point (eq. 27).
+
+    The one change: ``fgsm_step(perturbed_image, ...)`` where the script passes the original ``image``.
+    """
+    step_grad = torch.zeros_like(pixels)
+    for target in classes:
+        perturbed = pixels.clone()
+        for _ in range(max_iter):
+            perturbed.requires_grad = True
+            output = model(perturbed)
+            if output.argmax(1).item() == target:
+                break
+            output = F.softmax(output, dim=1)
+            (grad_adv,) = torch.autograd.grad(output[0, target], perturbed, retain_graph=True)
+            (grad_lab,) = torch.autograd.grad(output[0, c], perturbed)
+            moved = torch.clamp(perturbed.detach() + epsilon * grad_adv.sign(), 0, 1)
+            step_grad += -grad_lab * (moved - perturbed.detach())
+            perturbed = moved
+    return step_grad
+
+
+def test_agi_defaults_follow_the_paper_and_match_the_authors_loop() -> None:
+    defaults = {p.name: p.default for p in xai_core.methods.get("agi").params}
+    assert (defaults["num_classes"], defaults["max_iter"], defaults["epsilon"], defaults["score"]) == (
+        20, 20, 0.05, "probability",
+    )  # fmt: skip
+    wrapper = PixelWrapper(smooth_cnn(classes=10))  # the script puts Normalize in the model and steps on [0, 1] pixels
+    pixels = wrapper.to_pixels(pixel_images(2, seed=3))
+    result = xai_core.attribute(
+        wrapper, wrapper.to_model_space(pixels), "agi", target=[2, 5], num_classes=4, max_iter=6
+    )
+    model = nn.Sequential(Normalize(wrapper), wrapper.module)
+    for b, c in enumerate([2, 5]):
+        classes = result.extras["adversarial_classes"][b].tolist()
+        expected = authors_agi(model, pixels[b : b + 1], c, classes, 0.05, 6)
+        torch.testing.assert_close(result.attributions[b : b + 1], expected, rtol=1e-4, atol=1e-7)
+
+
+def test_agi_uses_every_other_class_of_a_small_model_and_notes_it() -> None:
+    model, x = smooth_cnn(classes=4), images(batch=1, size=SIZE)
+    result = xai_core.attribute(model, x, "agi", target=1, max_iter=2)
+    assert sorted(result.extras["adversarial_classes"][0].tolist()) == [0, 2, 3]
+    assert "all 3 other classes were used" in result.extras["notes"][0]
+    assert "notes" not in xai_core.attribute(model, x, "agi", target=1, max_iter=2, num_classes=3).extras
 
 
 def test_agi_is_seeded_and_batch_independent() -> None:
