@@ -149,6 +149,86 @@ def test_eg_reference_errors_are_clear() -> None:
         xai_core.attribute(model, x, "expected_gradients", references=x, samples=0)
 
 
+def test_eg_never_uses_the_explained_image_as_its_baseline() -> None:
+    from xai_core.images import load_sample, sample_images
+
+    wrapper = PixelWrapper(smooth_cnn())
+    photos = list(sample_images())
+    x = wrapper.preprocess(load_sample(photos[0]).image)  # the app's path: a bundled photo through the wrapper
+    result = xai_core.attribute(wrapper, x, "expected_gradients", samples=64, seed=1)
+    info = result.extras["reference_set"]
+    assert info.count == len(photos) and info.excluded.tolist() == [1]
+    assert 0 not in result.extras["reference_index"].unique().tolist()
+    assert info.caption() == (
+        f"Reference set: the {len(photos)} bundled sample photos; 1 equal to the explained image left out, "
+        f"{len(photos) - 1} used."
+    )
+    # A tensor set holding the image: left out for that image only.
+    model, x2 = smooth_cnn(), images(batch=2, size=SIZE)
+    refs = torch.cat([x2[:1], images(batch=2, size=SIZE, seed=8)])
+    mixed = xai_core.attribute(model, x2, "expected_gradients", references=refs, samples=32, target=[0, 1])
+    assert mixed.extras["reference_set"].excluded.tolist() == [1, 0]
+    assert 0 not in mixed.extras["reference_index"][0].tolist() and 0 in mixed.extras["reference_index"][1].tolist()
+    with pytest.raises(ParameterError, match=r"every reference .* is the explained image"):
+        xai_core.attribute(model, x2[:1], "expected_gradients", references=x2[:1])
+
+
+def _write_images(folder: Any, count: int) -> list[Image.Image]:
+    generator = np.random.default_rng(0)
+    photos = [Image.fromarray(generator.integers(0, 256, (20, 24, 3), dtype=np.uint8)) for _ in range(count)]
+    for i, photo in enumerate(photos):
+        photo.save(folder / f"ref{i}.png")
+    (folder / "notes.txt").write_text("not an image")
+    return photos
+
+
+def test_eg_reference_sets_from_a_folder_or_a_list_equal_the_preprocessed_tensor(tmp_path: Any) -> None:
+    wrapper = PixelWrapper(smooth_cnn())
+    photos = _write_images(tmp_path, 3)
+    x = pixel_images(1, seed=4)
+    tensor = torch.cat([wrapper.preprocess(p) for p in photos])
+    run = lambda refs: xai_core.attribute(  # noqa: E731
+        wrapper, x, "expected_gradients", references=refs, samples=16, seed=2, target=1
+    )  # fmt: skip
+    expected = run(tensor)
+    for given in (str(tmp_path), tmp_path, photos, [tmp_path / f"ref{i}.png" for i in range(3)]):
+        result = run(given)
+        torch.testing.assert_close(result.attributions, expected.attributions)
+        assert result.extras["reference_set"].count == 3
+    assert run(tmp_path).extras["reference_set"].source.startswith(f"folder {tmp_path.resolve()} (3 images)")
+    assert run(photos).extras["reference_set"].source == "3 images"
+    assert expected.extras["reference_set"].source == "a tensor of 3 images"
+    request = xai_core.Request.create("expected_gradients", {"references": str(tmp_path)})
+    assert request.key() == xai_core.Request.create("expected_gradients", {"references": tmp_path}).key()
+    assert request.key() != xai_core.Request.create("expected_gradients", {"references": photos[:2]}).key()
+    with pytest.raises(ParameterError, match="cannot be written as JSON"):
+        request.to_dict()
+
+
+def test_eg_reference_set_errors_name_what_is_wrong(tmp_path: Any) -> None:
+    model, x = smooth_cnn(), images(batch=1, size=SIZE)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cases: list[tuple[Any, str]] = [
+        (empty, "holds no image files"),
+        (tmp_path / "missing", "does not exist or is not a folder"),
+        ([], "the list of reference images is empty"),
+        ([3.5], "must be a PIL image, a LoadedImage, a file path, bytes or a binary file; got 'float'"),
+        ([tmp_path / "nope.png"], "reference image file .* does not exist"),
+        (torch.zeros(2, 3, dtype=torch.long), "must be a float tensor"),
+    ]
+    for references, message in cases:
+        with pytest.raises(ParameterError, match=message):
+            xai_core.attribute(model, x, "expected_gradients", references=references)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    with pytest.raises(ParameterError, match=r"could not be read: bad\.png"):
+        xai_core.attribute(PixelWrapper(model), pixel_images(1), "expected_gradients", references=broken)
+    with pytest.raises(ParameterError, match="need a model from load_model"):
+        xai_core.attribute(model, x, "expected_gradients", references=[Image.new("RGB", (16, 16))])
+
+
 # --- AGI -------------------------------------------------------------------------------------------------------
 
 

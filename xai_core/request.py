@@ -33,7 +33,9 @@ def _frozen(params: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _canonical(value: Any) -> Any:
-    """Plain JSON data for hashing: tensors by content digest, shape and dtype."""
+    """Plain JSON data for hashing: tensors by content digest, shape and dtype; objects by their ``canonical()``."""
+    if callable(getattr(value, "canonical", None)):  # a reference set of images (methods/_references.py)
+        return value.canonical()
     if isinstance(value, Tensor):
         data = value.detach().cpu().contiguous()
         digest = hashlib.sha256(data.numpy().tobytes()).hexdigest()[:32]
@@ -110,9 +112,10 @@ class Request:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data that ``from_dict`` turns back into an equal request.
 
-        A tensor parameter (a custom baseline or reference set) cannot be written out: ``ParameterError`` names it.
+        A tensor parameter (a custom baseline, reference tensor or image set) cannot be written out: a
+        ``ParameterError`` names it.
         """
-        tensors = sorted(name for name, value in self.params.items() if isinstance(value, Tensor))
+        tensors = sorted(name for name, value in self.params.items() if _canonical(value) is not value)
         if tensors:
             raise ParameterError(f"{self.method}: tensor parameter(s) {tensors} cannot be written as JSON")
         return {

@@ -4,17 +4,30 @@ EG(x) = E_{x' ~ D, a ~ U(0, 1)} [(x - x') * grad f(x' + a (x - x'))]   (eq. 15, 
       ~ 1/k sum_j (x - x'_j) * grad f(x'_j + a_j (x - x'_j))          (eq. 16, one random baseline and a per sample)
 
 As ``PathExplainerTorch.attributions(..., use_expectation=True)`` in suinleelab/path_explain: every sample draws a
-reference with replacement and its own a. The reference set D is the bundled sample photos preprocessed by the
-model wrapper, or a user tensor ``references`` ``[R, C, H, W]`` in the model's input space. EG satisfies
-completeness in expectation: E[sum(EG)] = f(x) - E_D[f(x')], so the recorded gap uses the mean f over the drawn
-references and shrinks like 1/sqrt(samples).
+reference with replacement and its own a. EG satisfies completeness in expectation: E[sum(EG)] = f(x) - E_D[f(x')],
+so the recorded gap uses the mean f over the drawn references and shrinks like 1/sqrt(samples).
+
+The reference set D (``references=``):
+- ``"samples"`` (default): the bundled sample photos through the model wrapper's preprocessing;
+- a folder path or a list of images (PIL images, ``LoadedImage``s, paths, bytes, uploaded files): a
+  ``ReferenceSet`` (``_references.py``), validated when the request is made, preprocessed by the wrapper when used;
+- a tensor ``[R, C, H, W]`` in the model's input space (the only choice for a plain ``nn.Module``).
+
+The explained image is never its own baseline: a reference equal to an input (max |difference| <= 1e-5 in model
+space, which holds when both are the same photo through the same preprocessing) is left out of that input's draws,
+as path_explain's training loop draws references from *other* batch elements. The bundled photos include every
+sample image the app offers, so without this one draw in six would be x' = x and add nothing (x - x' = 0), shrinking
+the map by a sixth. ``extras["reference_set"]`` (``ReferenceInfo``) records the source, the count and how many were
+left out; its ``caption()`` is a line for the app. Under a noise wrapper the inputs are noisy copies, never equal to a
+reference, so nothing is left out there.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -23,6 +36,7 @@ from torch import Tensor, nn
 from xai_core.batching import chunks
 from xai_core.extras import COMPLETENESS, Completeness
 from xai_core.methods._adversarial import scores_at
+from xai_core.methods._references import ReferenceInfo, ReferenceSet, same_as_input
 from xai_core.methods.base import Context, Method
 from xai_core.params import ChoiceParam, IntParam, ParameterError
 from xai_core.paths import gradients_at
@@ -35,15 +49,25 @@ _SAMPLE_REFERENCES: weakref.WeakKeyDictionary[Any, Tensor] = weakref.WeakKeyDict
 
 
 class ReferencesParam(ChoiceParam):
-    """``"samples"`` (the bundled photos through the wrapper's preprocessing) or a tensor ``[R, C, H, W]``."""
+    """``"samples"``, a folder path, a list of images, a ``ReferenceSet`` or a tensor ``[R, C, H, W]``."""
 
     def coerce(self, value: Any, method: str) -> Any:
-        return value if isinstance(value, Tensor) else super().coerce(value, method)
+        if isinstance(value, (Tensor, ReferenceSet)):
+            if isinstance(value, Tensor) and (not value.is_floating_point() or value.ndim not in (3, 4)):
+                raise self._fail(method, "a float tensor [R, C, H, W]", f"tensor of shape {tuple(value.shape)}")
+            return value
+        if value == "samples":
+            return value
+        if isinstance(value, (str, os.PathLike)):
+            return ReferenceSet.folder(value)
+        if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
+            return ReferenceSet.images(value)
+        raise self._fail(method, "'samples', a folder, a list of images or a tensor [R, C, H, W]", value)
 
 
 REFERENCES = ReferencesParam(
-    "references", "samples", "baseline distribution D: the bundled sample photos, or a tensor [R, C, H, W]",
-    choices=("samples",),
+    "references", "samples", "baseline distribution D: the bundled sample photos (never the explained image), a "
+    "folder or list of images, or a tensor [R, C, H, W]", choices=("samples",),
 )  # fmt: skip
 
 
@@ -103,15 +127,28 @@ def sample_references(ctx: Context, like: Tensor) -> Tensor:
     return cached.to(like.device, like.dtype)
 
 
-def _references(value: str | Tensor, ctx: Context, inputs: Tensor) -> Tensor:
-    refs = sample_references(ctx, inputs) if isinstance(value, str) else value.to(inputs.device, inputs.dtype)
+def _references(value: str | Tensor | ReferenceSet, ctx: Context, inputs: Tensor) -> tuple[Tensor, str]:
+    """The reference tensor in the model's input space and a description of where it came from."""
+    if isinstance(value, ReferenceSet):
+        if ctx.wrapper is None:
+            raise ParameterError(
+                "expected_gradients: reference images need a model from load_model (for its preprocessing); for a "
+                "plain nn.Module pass references= a tensor [R, C, H, W] in the model's input space"
+            )
+        refs, source = value.tensor(ctx.wrapper), value.source
+    elif isinstance(value, str):
+        refs = sample_references(ctx, inputs)
+        source = f"the {refs.shape[0]} bundled sample photos"
+    else:
+        refs, source = value, ""
+    refs = refs.to(inputs.device, inputs.dtype)
     refs = refs.unsqueeze(0) if refs.ndim == inputs.ndim - 1 else refs
     if refs.ndim != inputs.ndim or refs.shape[1:] != inputs.shape[1:] or refs.shape[0] < 1:
         raise ParameterError(
             f"expected_gradients: references must have shape [R, {', '.join(map(str, inputs.shape[1:]))}]; "
             f"got {tuple(refs.shape)}"
         )
-    return refs.detach()
+    return refs.detach(), source or f"a tensor of {refs.shape[0]} images"
 
 
 def _mean_reference_score(ctx: Context, refs: Tensor, index: Tensor) -> Tensor:
@@ -141,13 +178,19 @@ class ExpectedGradients(Method):
 
     def compute(self, inputs: Tensor, ctx: Context, **params: Any) -> Tensor:
         f_input, _ = scores_at(ctx.model, inputs, ctx.target)  # also validates the target first
-        refs = _references(params["references"], ctx, inputs)
+        refs, source = _references(params["references"], ctx, inputs)
+        same = same_as_input(refs, inputs).cpu()  # [B, R]: never the explained image as its own baseline
+        if bool(same.all(dim=1).any()):
+            raise ParameterError(
+                f"expected_gradients: every reference ({source}) is the explained image; give at least one other image"
+            )
         generator = ctx.generator or torch.Generator().manual_seed(params["seed"])
         samples, batch = params["samples"], inputs.shape[0]
         # Draws image by image, so an image's map does not depend on the rest of the batch or the chunking.
         alphas, index = torch.empty(samples, batch), torch.empty(samples, batch, dtype=torch.long)
         for b in range(batch):
-            index[:, b] = torch.randint(refs.shape[0], (samples,), generator=generator)
+            allowed = torch.nonzero(~same[b]).flatten()
+            index[:, b] = allowed[torch.randint(allowed.numel(), (samples,), generator=generator)]
             alphas[:, b] = torch.rand(samples, generator=generator)
         attributions = expected_gradients_attr(
             ctx.model, inputs, ctx.target, refs, alphas, index, ctx.chunk_size, progress=ctx.report
@@ -155,4 +198,5 @@ class ExpectedGradients(Method):
         f_baseline = _mean_reference_score(ctx, refs, index).to(f_input.device)
         ctx.extras[COMPLETENESS] = Completeness.of(attributions, f_input, f_baseline)
         ctx.extras["reference_index"] = index.T.clone()
+        ctx.extras["reference_set"] = ReferenceInfo(source, refs.shape[0], same.sum(dim=1))
         return attributions
