@@ -1,4 +1,5 @@
-"""Expected Gradients, AGI, BIG, BSM and NeFLAG: closed forms, oracles and the properties each paper claims.
+"""Expected Gradients, AGI and NeFLAG: closed forms, oracles and the properties each paper claims (BIG and BSM:
+``test_boundary_methods.py``).
 
 Small seeded models on 3x16x16 inputs. ``smooth_cnn`` (tanh/softplus) is used where a quadrature or Monte Carlo
 error must shrink smoothly; tolerances are float32 ones unless a test says why it needs more.
@@ -14,13 +15,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
-from toys import images, linear_model, relu_cnn
+from toys import images, linear_model
 
 import xai_core
 
 # Registration happens in xai_core.methods.__init__; importing here also works before that line exists.
 from xai_core.methods import agi, big, bsm, expected_gradients, neflag  # noqa: F401
-from xai_core.methods._adversarial import parse_epsilons
 from xai_core.methods.expected_gradients import expected_gradients_attr
 from xai_core.params import ParameterError
 from xai_core.paths import quadrature
@@ -334,74 +334,6 @@ def test_agi_steps_stay_in_the_pixel_box() -> None:
     wrapper = PixelWrapper(smooth_cnn(classes=5))
     result = xai_core.attribute(wrapper, pixel_images(1), "agi", num_classes=2, epsilon=0.3, max_iter=4)
     assert torch.isfinite(result.attributions).all()
-
-
-# --- BIG and BSM -----------------------------------------------------------------------------------------------
-
-
-def test_big_boundary_point_is_adversarial_and_completeness_holds() -> None:
-    model, x = smooth_cnn(), images(batch=3, size=SIZE)
-    target = _predicted(model, x)
-    result = xai_core.attribute(
-        model, x, "big", target=target, epsilons="0.05,0.1,0.2,0.4,0.8", steps=128, rule="riemann_trapezoid",
-        chunk_size=128,
-    )  # fmt: skip
-    extras = result.extras
-    assert extras["attack_success"].all()
-    with torch.no_grad():
-        predicted = model(extras["boundary_points"]).argmax(1)
-    assert (predicted != torch.tensor(target)).all() and torch.equal(predicted, extras["boundary_class"])
-    assert (extras["boundary_distance"] <= extras["boundary_epsilon"] + 1e-6).all()
-    drop = (result.completeness.f_input - result.completeness.f_baseline).abs()
-    gap = result.completeness.gap
-    assert (gap.abs() <= 1e-3 + 1e-3 * drop).all(), (gap, drop)
-
-
-def test_big_takes_the_smallest_successful_epsilon() -> None:
-    model, x = smooth_cnn(), images(batch=2, size=SIZE)
-    target = _predicted(model, x)
-    ladder = xai_core.attribute(model, x, "big", target=target, epsilons="0.05,0.1,0.2,0.4,0.8", steps=4)
-    for b, eps in enumerate(ladder.extras["boundary_epsilon"].tolist()):
-        smaller = [e for e in parse_epsilons("0.05,0.1,0.2,0.4,0.8") if e < eps]
-        if smaller:  # the next radius down must fail for this image
-            alone = xai_core.attribute(model, x[b : b + 1], "big", target=target[b], epsilons=[smaller[-1]], steps=4)
-            assert not bool(alone.extras["attack_success"][0])
-
-
-def test_big_falls_back_to_the_largest_epsilon_and_says_so() -> None:
-    model, x = smooth_cnn(), images(batch=2, size=SIZE)
-    result = xai_core.attribute(model, x, "big", target=_predicted(model, x), epsilons="1e-5,1e-4", steps=4)
-    assert not result.extras["attack_success"].any()
-    assert torch.allclose(result.extras["boundary_epsilon"], torch.tensor(1e-4, dtype=torch.float64))
-    assert torch.isfinite(result.attributions).all()
-
-
-def test_bsm_is_the_plain_gradient_at_the_boundary_point() -> None:
-    model, x = relu_cnn(), images(batch=2, size=SIZE)
-    target = _predicted(model, x)
-    result = xai_core.attribute(model, x, "bsm", target=target, norm="l2", epsilons="0.1,0.3,1,3")
-    points = result.extras["boundary_points"].clone().requires_grad_(True)
-    (grad,) = torch.autograd.grad(model(points).gather(1, torch.tensor(target).view(-1, 1)).sum(), points)
-    torch.testing.assert_close(result.attributions, grad)
-    assert (result.extras["boundary_distance"] <= result.extras["boundary_epsilon"] + 1e-5).all()  # l2 ball
-
-
-def test_boundary_search_stays_in_the_pixel_box() -> None:
-    wrapper = PixelWrapper(smooth_cnn())
-    result = xai_core.attribute(wrapper, pixel_images(2), "bsm", epsilons="0.05,0.2,0.5")
-    pixels = wrapper.to_pixels(result.extras["boundary_points"])
-    assert pixels.min() >= -1e-6 and pixels.max() <= 1 + 1e-6
-
-
-def test_epsilon_lists_are_parsed_or_refused_clearly() -> None:
-    model, x = smooth_cnn(), images(batch=1, size=SIZE)
-    resolved = xai_core.attribute(model, x, "bsm", epsilons=[0.4, 0.1, 0.4], pgd_steps=2)
-    assert resolved.params["epsilons"] == "0.1,0.4"
-    for bad in ("0.1,abc", "", " , ", "0.1,-0.2", "0,1", "nan", [0.1, "x"], 0.1, [True]):
-        with pytest.raises(ParameterError, match="'epsilons' must be positive numbers"):
-            xai_core.attribute(model, x, "big", epsilons=bad)
-    with pytest.raises(ParameterError, match="norm"):
-        xai_core.attribute(model, x, "big", norm="l1")
 
 
 # --- NeFLAG ----------------------------------------------------------------------------------------------------

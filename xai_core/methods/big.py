@@ -1,27 +1,38 @@
 """Boundary-based Integrated Gradients (Wang, Fredrikson, Datta 2022; survey sec. 2.3, eq. 28).
 
 BIG(x) = IG(x, x') = (x - x') * integral_0^1 grad f(x' + a (x - x')) da, with x' the closest adversarial example
-of x: the point of smallest ``||x' - x||`` whose predicted class differs from the explained class. As in the
-authors' code (zifanw/boundary ``BA_pytorch`` with ``get_boundary_points``), x' comes from PGD run at a ladder of
-radii ``epsilons``, smallest first; each image takes the point of the smallest radius that succeeds.
+of x: the point of smallest ``||x' - x||_2`` whose predicted class differs from the explained class. As the authors'
+code (zifanw/boundary ``BA_pytorch("BIG")``, ``boundary_search`` with ``default.PIPELINE``, "PGDs+CW"), x' is the
+closer of two proposals (``_adversarial.boundary_search``):
+
+- PGD with L2 radii 36/255, 64/255, 0.3, 0.5, 0.7, 0.9, 1.1, 40 steps each, tried smallest first, foolbox's
+  ``L2PGD`` with the authors' ``rel_stepsize = 2 eps / steps`` and its random start (seeded: ``seed``);
+- Carlini-Wagner L2, 100 Adam steps of 0.01 per binary-search step (9), clipped to L2 <= 1.0 (``_carlini_wagner.py``);
+
+both in the model's input space, the normalised tensor the network reads, as the authors attack it (radii and
+distances in those units). The integral is Captum's ``riemann_trapezoid`` with 50 steps, as ``PT_IntegratedGradient``.
 
 Deviations from zifanw/boundary, each for a reason:
-- PGD starts at x (no random start), steps 2.5 eps / steps (the repository passes ``rel_stepsize = 2 eps / steps``
-  to foolbox, which scales it by eps again), and stops each image at its first misclassified iterate: a point just
-  past the boundary is a closer x' than a point pushed to the edge of the ball.
-- The authors' optional Carlini-Wagner pass ("PGDs+CW") is not run; radii are in [0, 1] pixel units, not in the
-  normalised input space.
-- An image for which no radius succeeds keeps the largest radius's point (the repository keeps the first one);
-  ``extras["attack_success"]`` says so.
+- The box is the image of the [0, 1] pixel cube per channel; the repository bounds every channel by the same
+  ``[min, max]`` over channels (``data_min``/``data_max``), which admits values no image has. For a model normalised
+  with one mean and std for every channel (the bundled EfficientNet-Lite0: 0.5, 0.5) the two boxes are the same.
+- Carlini-Wagner's early abort is decided per image (foolbox decides it on the batch's summed loss).
+- A misclassified proposal always wins over one that is not (the repository keeps a failed PGD point unless a
+  closer misclassified CW point exists); an image for which nothing succeeds keeps PGD's largest-radius point (the
+  repository keeps its first) and ``extras["attack_success"]`` says so.
+
+The earlier settings stay reachable: ``norm="linf"``, ``space="pixels"``, ``epsilons`` the L-inf preset
+"0.002,...,0.064", ``pgd_steps=20``, ``pgd_variant="first_crossing"`` and ``attacks="pgd"``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor
 
-from xai_core.methods._adversarial import NORM, PGD_STEPS, boundary_search, epsilons_param, parse_epsilons, scores_at
+from xai_core.methods._adversarial import BOUNDARY_PARAMS, boundary_search, scores_at
 from xai_core.methods.base import Context, Method
 from xai_core.params import IntParam
 from xai_core.paths import integrate_straight_path, quadrature, record_profile, rule_param
@@ -37,15 +48,15 @@ class BoundaryIntegratedGradients(Method):
     family = "integrated"
     paper = "Wang, Fredrikson, Datta. Robust Models Are More Interpretable Because Attributions Look Normal. ICML 2022"
     url = "https://arxiv.org/abs/2103.11257"
-    summary = "Integrated Gradients from the closest adversarial example (found by PGD) to the image."
+    summary = "Integrated Gradients from the closest adversarial example (PGD and Carlini-Wagner) to the image."
     reduction = "sum"
-    params = (epsilons_param(), NORM, PGD_STEPS, STEPS, rule_param("riemann_trapezoid"))
+    params = (*BOUNDARY_PARAMS, STEPS, rule_param("riemann_trapezoid"))
 
     def compute(self, inputs: Tensor, ctx: Context, **params: Any) -> Tensor:
         scores_at(ctx.model, inputs, ctx.target)  # validates the target before the search
         boundary = boundary_search(
-            ctx.model, inputs, ctx.target.classes, ctx.space, parse_epsilons(params["epsilons"], self.name),
-            norm=params["norm"], steps=params["pgd_steps"], chunk_size=ctx.chunk_size,
+            ctx.model, inputs, ctx.target.classes, ctx.space, params, method=self.name,
+            generator=ctx.generator or torch.Generator().manual_seed(params["seed"]), chunk_size=ctx.chunk_size,
             progress=lambda f: ctx.report(0.5 * f),
         )  # fmt: skip
         alphas, weights = quadrature(params["rule"], params["steps"])

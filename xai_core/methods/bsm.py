@@ -3,18 +3,19 @@
 BSM(x) = grad f(x'), the gradient of the explained class's score at the closest adversarial example x' of x,
 i.e. (for a piecewise-linear network) the normal of the nearby decision boundary rather than of the polytope x lies
 in. As the authors' ``BA_pytorch("BSM")``: the plain saliency map (``PT_SaliencyGradient``, not multiplied by the
-input) evaluated at the boundary point. x' is found by the boundary search shared with BIG (see ``big.py`` for the
-deviations from the reference code).
+input) evaluated at the boundary point. x' is found by the search shared with BIG (PGD and Carlini-Wagner L2, the
+closer misclassified point; see ``big.py`` for the settings and the deviations from the reference code).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from xai_core.gradients import input_gradient
-from xai_core.methods._adversarial import NORM, PGD_STEPS, boundary_search, epsilons_param, parse_epsilons, scores_at
+from xai_core.methods._adversarial import BOUNDARY_PARAMS, boundary_search, scores_at
 from xai_core.methods.base import Context, Method
 from xai_core.registry import register
 
@@ -27,13 +28,14 @@ class BoundarySaliencyMap(Method):
     url = "https://arxiv.org/abs/2103.11257"
     summary = "Gradient of the class score at the closest adversarial example (the boundary's normal)."
     reduction = "max_abs"  # shown as a saliency map
-    params = (epsilons_param(), NORM, PGD_STEPS)
+    params = BOUNDARY_PARAMS
 
     def compute(self, inputs: Tensor, ctx: Context, **params: Any) -> Tensor:
         f_input, _ = scores_at(ctx.model, inputs, ctx.target)
         boundary = boundary_search(
-            ctx.model, inputs, ctx.target.classes, ctx.space, parse_epsilons(params["epsilons"], self.name),
-            norm=params["norm"], steps=params["pgd_steps"], chunk_size=ctx.chunk_size, progress=ctx.report,
+            ctx.model, inputs, ctx.target.classes, ctx.space, params, method=self.name,
+            generator=ctx.generator or torch.Generator().manual_seed(params["seed"]), chunk_size=ctx.chunk_size,
+            progress=ctx.report,
         )  # fmt: skip
         grad, f_boundary = input_gradient(ctx.model, boundary.points, ctx.target)
         ctx.extras.update(boundary.extras())
