@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import xai_core
-from xai_core.hooks import padding_trick
+from xai_core.hooks.padding import padding_trick
 
 SIZE = 6
 
@@ -89,9 +89,8 @@ def test_explicit_zero_padding_layers_count_as_padded_and_other_padding_does_not
 
 
 def test_padding_trick_leaves_nothing_behind_and_refuses_unknown_modes() -> None:
-    with pytest.raises(ValueError, match="padding trick must be one of"):
-        with padding_trick("sometimes"):
-            pass
+    with pytest.raises(ValueError, match="padding trick must be one of"), padding_trick("sometimes"):
+        pass
     with pytest.raises(xai_core.ParameterError, match="padding_trick"):
         xai_core.attribute(conv_net(), torch.zeros(1, 3, SIZE, SIZE), "rectgrad", padding_trick="sometimes")
     assert torch._C._len_torch_function_stack() == 0

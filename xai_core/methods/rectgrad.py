@@ -23,7 +23,7 @@ from typing import Any
 from torch import Tensor
 
 from xai_core.gradients import input_gradient
-from xai_core.hooks import PADDING_TRICK, padding_trick
+from xai_core.hooks.padding import PADDING_TRICK, padding_trick
 from xai_core.methods.base import Context, Method
 from xai_core.params import BoolParam, ChoiceParam, FloatParam
 from xai_core.registry import register
