@@ -153,7 +153,8 @@ def test_defaults_are_the_authors() -> None:
             "l2", "input", "pgd+cw", 40,
         )  # fmt: skip
         assert (defaults["cw_steps"], defaults["cw_stepsize"], defaults["cw_epsilon"]) == (100, 0.01, 1.0)
-    assert {p.name: p.default for p in xai_core.methods.get("big").params}["rule"] == "riemann_trapezoid"
+    big = {p.name: p.default for p in xai_core.methods.get("big").params}
+    assert (big["rule"], big["steps"]) == ("riemann_trapezoid", 10)  # PARAMETERS["n_steps"] reaches Captum's IG
 
 
 def test_seeded_random_starts() -> None:
