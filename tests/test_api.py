@@ -23,10 +23,11 @@ def test_methods_lists_every_method_with_its_schema() -> None:
     for entry in listed.values():
         assert entry["family"] in ("vanilla", "integrated", "bias", "postprocess")
         assert entry["paper"] and entry["url"].startswith("https://")
-    assert listed["rectgrad"]["params"] == [
-        {"name": "q", "type": "float", "default": 98.0, "help": listed["rectgrad"]["params"][0]["help"],
-         "low": 0.0, "high": 100.0}
-    ]  # fmt: skip
+    assert listed["rectgrad"]["params"][0] == {
+        "name": "q", "type": "float", "default": 98.0, "help": listed["rectgrad"]["params"][0]["help"],
+        "low": 0.0, "high": 100.0,
+    }  # fmt: skip
+    assert [p["name"] for p in listed["rectgrad"]["params"]] == ["q", "times_input", "padding_trick"]
 
 
 @pytest.mark.parametrize(
@@ -34,10 +35,16 @@ def test_methods_lists_every_method_with_its_schema() -> None:
     [
         ({"q": 101.0}, r"rectgrad: parameter 'q' must be a finite number in \[0.0, 100.0\]; got 101.0"),
         ({"q": "high"}, r"parameter 'q' must be a finite number in \[0.0, 100.0\]; got 'high'"),
-        ({"steps": 3}, r"unknown parameter\(s\) \['steps'\]; this method takes \['q'\]"),
+        (
+            {"steps": 3},
+            r"unknown parameter\(s\) \['steps'\]; this method takes \['padding_trick', 'q', 'times_input'\]",
+        ),
         ({"noise": {"mode": "smoothgrad", "samples": 0}}, r"parameter 'samples' must be an integer in \[1, 10000\]"),
         ({"noise": "blur"}, r"parameter 'mode' must be one of \['smoothgrad', 'smoothgrad_squared', 'vargrad'\]"),
-        ({"samples": 4}, r"unknown parameter\(s\) \['samples'\]; this method takes \['q'\]"),
+        (
+            {"samples": 4},
+            r"unknown parameter\(s\) \['samples'\]; this method takes \['padding_trick', 'q', 'times_input'\]",
+        ),
         ({"postprocess": "smoothgrad"}, r"postprocess= is now noise="),
     ],
 )

@@ -161,9 +161,10 @@ def test_axioms_for_saliency_show_a_table(calls: list[tuple[str, dict[str, Any]]
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert [c[0] for c in calls] == ["check_axioms"]
     table = next(d.value for d in at.dataframe if "axiom" in d.value.columns)
-    assert list(table["method"]) == ["saliency"] * 5
+    assert list(table["method"]) == ["saliency"] * 6
     assert set(table["axiom"]) == {
-        "completeness", "dummy sensitivity", "implementation invariance", "linearity", "symmetry preservation",
+        "completeness", "dummy sensitivity", "sensitivity a", "implementation invariance", "linearity",
+        "symmetry preservation",
     }  # fmt: skip
     completeness = table.set_index("axiom").loc["completeness"]
     assert completeness["result"].endswith("fail")  # the plain gradient does not add up to f(x) - f(0)

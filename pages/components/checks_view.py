@@ -65,7 +65,8 @@ def axioms_section(ctx: Context, catalog: dict[str, dict[str, Any]]) -> None:
     name, model, image, _ = ctx
     st.markdown(
         "Completeness, dummy sensitivity, implementation invariance (batch norm folded into the conv), linearity "
-        "and symmetry preservation, each as a relative error against a stated tolerance (see the Learn page). "
+        "and symmetry preservation, each as a relative error against a stated tolerance (see the Learn page); "
+        "sensitivity (a) as the share of the score change credited to the one changed region (higher is better). "
         "**Time:** about 10 s for a one-pass method such as saliency, 30–60 s for integrated gradients at 16 steps."
     )
     chosen = st.multiselect("Methods", list(catalog), default=["saliency"], key=state.AXIOMS_METHODS)
@@ -89,7 +90,7 @@ def axioms_section(ctx: Context, catalog: dict[str, dict[str, Any]]) -> None:
             hide_index=True,
             width="stretch",
             column_config={
-                "value": st.column_config.NumberColumn("relative error", format="%.3g"),
+                "value": st.column_config.NumberColumn("value", format="%.3g"),
                 "tolerance": st.column_config.NumberColumn("tolerance", format="%.0e"),
                 "seconds": st.column_config.NumberColumn("s (method)", format="%.1f"),
             },

@@ -119,6 +119,14 @@ NOTES: dict[str, Note] = {
         r"w_k = \sum_{i,j} \alpha^k_{ij}\,\mathrm{ReLU}(g_{ij}) \qquad M = \mathrm{ReLU}\!\left(\sum_k w_k A^k\right)",
         r"$g_{ij} = \partial f_c / \partial A^k_{ij}$.",
     ),
+    "smooth_grad_cam_pp": Note(
+        "Grad-CAM++ whose gradient powers are averaged over noisy copies of the image before the weights are "
+        "formed once, on the clean activations. Not the same as SmoothGrad over Grad-CAM++, which averages whole maps.",
+        r"D_p = \tfrac{1}{n}\sum_m g_{ij}(x + \epsilon_m)^p \qquad "
+        r"\alpha^k_{ij} = \frac{D_2}{2 D_2 + \sum_{a,b} A^k_{ab}\, D_3} \qquad "
+        r"w_k = \sum_{i,j} \alpha^k_{ij}\,\mathrm{ReLU}(D_1)",
+        r"$\epsilon_m \sim \mathcal{N}(0, \sigma^2)$, $A$ the activations of the image itself.",
+    ),
     "guided_grad_cam": Note(
         "Multiply the sharp but class-blind guided-backprop map with the coarse but class-specific Grad-CAM map, "
         "to get fine detail only where the class is.",
