@@ -171,6 +171,13 @@ def test_eg_never_uses_the_explained_image_as_its_baseline() -> None:
     assert 0 not in mixed.extras["reference_index"][0].tolist() and 0 in mixed.extras["reference_index"][1].tolist()
     with pytest.raises(ParameterError, match=r"every reference .* is the explained image"):
         xai_core.attribute(model, x2[:1], "expected_gradients", references=x2[:1])
+    # Under SmoothGrad the method sees noisy copies; the explained image is still left out of every draw.
+    noisy = xai_core.attribute(
+        model, x2, "expected_gradients", references=refs, samples=8, target=[0, 1],
+        noise=xai_core.Noise(samples=3, sigma=0.2), chunk_size=2,
+    )  # fmt: skip
+    assert noisy.extras["reference_set"].excluded.reshape(-1, 2)[:, 0].tolist() == [1, 1, 1]
+    assert 0 not in noisy.extras["reference_index"][:, 0].flatten().tolist()
 
 
 def _write_images(folder: Any, count: int) -> list[Image.Image]:

@@ -100,7 +100,8 @@ def noisy_map(method: Method, inputs: Tensor, ctx: Context, params: dict[str, An
         draws = part.stop - part.start
         draw = torch.stack([torch.randn(inputs.shape, generator=generator) for _ in range(draws)])
         noisy = (inputs.unsqueeze(0) + draw.to(inputs.device, inputs.dtype) * stdev).flatten(0, 1)
-        chunk_ctx = ctx.for_batch(ctx.target.repeat(draws), extras={})
+        clean = inputs.repeat(draws, *([1] * (inputs.ndim - 1)))  # draw-major, as ``noisy``
+        chunk_ctx = ctx.for_batch(ctx.target.repeat(draws), extras={}, clean_inputs=clean)
         chunk_params = {name: _repeat_per_input(value, batch, draws) for name, value in params.items()}
         maps = compute_with_baselines(method, noisy, chunk_ctx, chunk_params).double()
         maps = maps.view(draws, batch, *maps.shape[1:])

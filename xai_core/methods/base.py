@@ -35,15 +35,21 @@ class Context:
     extras: dict[str, Any] = field(default_factory=dict)
     space: PixelSpace = field(default_factory=lambda: PixelSpace.of(None))
     wrapper: Any = None  # the load_model wrapper when one was given (reference images, labels)
+    # Under SmoothGrad/VarGrad: the noise-free inputs laid out like the noisy ``inputs`` a method is given (so
+    # Expected Gradients can still leave the explained image out of its references); None otherwise.
+    clean_inputs: Tensor | None = None
 
     def report(self, fraction: float) -> None:
         if self.progress is not None:
             self.progress(min(1.0, max(0.0, fraction)))
 
-    def for_batch(self, target: Target, *, extras: dict[str, Any] | None = None) -> Context:
+    def for_batch(
+        self, target: Target, *, extras: dict[str, Any] | None = None, clean_inputs: Tensor | None = None
+    ) -> Context:
         """The same context for an expanded or sliced batch (noise samples, path points).
 
         ``extras`` gives the batch its own record (SmoothGrad keeps every noise chunk's); by default it is shared.
+        ``clean_inputs``: the noise-free inputs of a batch of noisy copies.
         """
         return Context(
             self.model,
@@ -55,6 +61,7 @@ class Context:
             self.extras if extras is None else extras,
             self.space,
             self.wrapper,
+            clean_inputs,
         )
 
 

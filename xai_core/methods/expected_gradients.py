@@ -18,8 +18,8 @@ space, which holds when both are the same photo through the same preprocessing) 
 as path_explain's training loop draws references from *other* batch elements. The bundled photos include every
 sample image the app offers, so without this one draw in six would be x' = x and add nothing (x - x' = 0), shrinking
 the map by a sixth. ``extras["reference_set"]`` (``ReferenceInfo``) records the source, the count and how many were
-left out; its ``caption()`` is a line for the app. Under a noise wrapper the inputs are noisy copies, never equal to a
-reference, so nothing is left out there.
+left out; its ``caption()`` is a line for the app. Under a noise wrapper the inputs are noisy copies; the comparison
+is made with the noise-free image the wrapper passes along (``Context.clean_inputs``), so it is left out there too.
 """
 
 from __future__ import annotations
@@ -179,7 +179,8 @@ class ExpectedGradients(Method):
     def compute(self, inputs: Tensor, ctx: Context, **params: Any) -> Tensor:
         f_input, _ = scores_at(ctx.model, inputs, ctx.target)  # also validates the target first
         refs, source = _references(params["references"], ctx, inputs)
-        same = same_as_input(refs, inputs).cpu()  # [B, R]: never the explained image as its own baseline
+        # [B, R]: never the explained image as its own baseline (under noise, compared with the noise-free image)
+        same = same_as_input(refs, inputs if ctx.clean_inputs is None else ctx.clean_inputs).cpu()
         if bool(same.all(dim=1).any()):
             raise ParameterError(
                 f"expected_gradients: every reference ({source}) is the explained image; give at least one other image"
