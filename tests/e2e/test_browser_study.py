@@ -197,7 +197,7 @@ def test_a_late_second_click_does_not_answer_the_next_question(app_server: Any, 
         for delay_ms, question in ((800, 1), (1500, 2)):
             answer_question(page, question, 4)
             page.wait_for_timeout(delay_ms)  # ... and the same button again, as an impatient double click
-            page.get_by_role("button", name="The left map").first.click()  # the spot clicked twice; mid-rerun both exist
+            page.get_by_role("button", name="The left map").first.click()  # mid-rerun both buttons exist
             page.get_by_text(f"Question {question + 1} of 4").wait_for(timeout=MODEL_MS)
             wait_for_run(page)
         token = re.search(r"session=([\w-]+)", page.url)
