@@ -152,7 +152,7 @@ def test_same_seed_same_result_and_subset_keeps_top_down_order() -> None:
     with pytest.raises(ValueError, match="parameter layers"):
         model_randomization(model, x, "saliency", layers=["2"])  # a ReLU owns no parameters
     with pytest.raises(ValueError, match="mode"):
-        model_randomization(model, x, "saliency", mode="bottom_up")
+        model_randomization(model, x, "saliency", mode="sideways")
 
 
 def _states_seen(model: nn.Module, mode: str, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, torch.Tensor]]:

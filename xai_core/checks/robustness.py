@@ -2,7 +2,7 @@
 
 * Max-sensitivity (Yeh et al. 2019, https://arxiv.org/abs/1901.09392): max over perturbations with
   ||delta||_inf <= r of ||M(x + delta) - M(x)|| / ||M(x)||, estimated on ``samples`` uniform draws (the relative
-  form, as Quantus; Captum's ``sensitivity_max`` reports the unnormalised norm).
+  form, as Quantus and Captum); a thin call of the registered metric ``max_sensitivity`` (metrics/robustness.py).
 * Fragility attack (Ghorbani, Abid, Zou 2019, https://arxiv.org/abs/1710.10547): iterative sign-gradient steps
   within an L_inf budget (pixel units) that keep the top-1 class and push attribution mass away from the
   original top-k features; the attack differentiates a softplus surrogate of the input gradient (ReLU networks
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -23,6 +23,7 @@ from torch import Tensor
 
 from xai_core.attribution import _module_of, attribute
 from xai_core.hooks import smooth_activations
+from xai_core.metrics import ScoreResult, evaluate
 from xai_core.paths import PixelSpace
 from xai_core.request import Request
 from xai_core.targets import Target
@@ -51,26 +52,21 @@ def max_sensitivity(
     seed: int = 0,
     **params: Any,
 ) -> SensitivityResult:
-    """Max relative change of the map under ``samples`` uniform perturbations of L_inf radius ``radius``
-    (in pixel units for a wrapper), with the target fixed to the given one (the unperturbed prediction if None)."""
-    if radius <= 0 or samples < 1:
-        raise ValueError(f"radius must be > 0 and samples >= 1; got radius={radius}, samples={samples}")
-    space = PixelSpace.of(model)
-    original = attribute(model, inputs, method, target=target, **params)
-    device = original.attributions.device
-    pixels = space.to_pixels(inputs.to(device))
-    generator = torch.Generator().manual_seed(seed)
-    noise = (torch.rand((samples, *pixels.shape), generator=generator) * 2 - 1).to(pixels) * radius
-    noisy = pixels.unsqueeze(0) + noise
-    if space.bounded:
-        noisy = noisy.clamp(0, 1)
-    batch = inputs.shape[0]
-    perturbed = attribute(
-        model, space.to_model(noisy.flatten(0, 1)), method, target=original.target.repeat(samples), **params
-    ).attributions.reshape(samples, batch, -1)
-    reference = original.attributions.reshape(1, batch, -1)
-    change = (perturbed - reference).norm(dim=2) / reference.norm(dim=2).clamp(min=1e-12)
-    return SensitivityResult(original.method, radius, change.max(dim=0).values.cpu().numpy())
+    """Max relative change of ``method``'s attributions under ``samples`` uniform perturbations of L_inf radius
+    ``radius`` (in pixel units for a wrapper), with the target fixed to the given one (the unperturbed prediction if
+    None): the registered metric ``metrics.get("max_sensitivity")`` with an explainer for ``method`` and ``params``
+    (the one implementation; its settings are validated there)."""
+    evaluated = model
+
+    def explain(x: Tensor, classes: Tensor, model: Any = None) -> Tensor:
+        return attribute(evaluated if model is None else model, x, method, target=classes, **params).attributions
+
+    result = evaluate(
+        "max_sensitivity", model=model, inputs=inputs, explainer=explain, target=target, radius=radius,
+        samples=samples, seed=seed,
+    )  # fmt: skip
+    name = method.method if isinstance(method, Request) else method
+    return SensitivityResult(name, radius, cast(ScoreResult, result).per_image)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from xai_core.metrics.base import (
     Progress,
 )
 from xai_core.metrics.boxes import Box, box_mask, load_boxes, parse_boxes
+from xai_core.metrics.complexity import normalized_relevance
 from xai_core.metrics.faithfulness import (
     REPORT,
     abpc,
@@ -47,6 +48,7 @@ from xai_core.metrics.localization import (
     pointing_game,
     wsol,
 )
+from xai_core.metrics.masks import as_masks, mask_from_image
 from xai_core.metrics.perturbation import (
     CURVE_PARAMS,
     GRANULARITIES,
@@ -56,6 +58,7 @@ from xai_core.metrics.perturbation import (
     gaussian_kernel,
     perturbation_plan,
 )
+from xai_core.metrics.randomization import RandomLogitResult
 from xai_core.metrics.records import BoxResult, CurveResult, PointingResult, ScoreResult, trapezoid_auc
 from xai_core.metrics.registry import (
     available,
@@ -70,6 +73,8 @@ from xai_core.metrics.registry import (
     resolve_many,
     settings_from_text,
 )
+from xai_core.metrics.robustness import RobustnessResult
+from xai_core.metrics.wsol_topk import TopKBoxResult
 
 __all__ = [
     "CURVE_PARAMS",
@@ -92,11 +97,15 @@ __all__ = [
     "PicResult",
     "PointingResult",
     "Progress",
+    "RandomLogitResult",
+    "RobustnessResult",
     "ScoreResult",
+    "TopKBoxResult",
     "abpc",
     "abpc_from_curves",
     "aopc",
     "aopc_from_curve",
+    "as_masks",
     "available",
     "average_drop",
     "average_drop_in_deletion",
@@ -116,6 +125,8 @@ __all__ = [
     "insertion",
     "load_boxes",
     "markdown_table",
+    "mask_from_image",
+    "normalized_relevance",
     "parse_boxes",
     "perturbation_plan",
     "pic",
