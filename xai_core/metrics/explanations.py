@@ -25,18 +25,15 @@ from xai_core.targets import resolve_target
 
 @dataclass(frozen=True)
 class Prepared:
-    """The evaluated model and inputs on its device, its logits, the explained classes and the chunk size."""
+    """The evaluated model and inputs on its device, the explained classes, the chunk size and, when they were
+    needed, the logits."""
 
     model: Any
     module: nn.Module
     x: Tensor  # [B, C, H, W]
-    logits: Tensor  # [B, K] float64 on the CPU
     classes: Tensor  # [B] long on the CPU
     chunk: int
-
-    @property
-    def predicted(self) -> Tensor:
-        return self.logits.argmax(dim=1)
+    logits: Tensor | None  # [B, K] float64 on the CPU
 
 
 def logits_of(module: nn.Module, x: Tensor, chunk: int) -> Tensor:
@@ -45,22 +42,23 @@ def logits_of(module: nn.Module, x: Tensor, chunk: int) -> Tensor:
         return torch.cat([module(x[sl]).double().cpu() for sl in chunks(x.shape[0], chunk)])
 
 
-def prepare(ctx: MetricContext) -> Prepared:
-    """The model's outputs on ``ctx.inputs`` and the classes to explain: ``ctx.target``, else the target of an
-    ``Attribution`` given as ``maps``, else the predicted class."""
+def prepare(ctx: MetricContext, logits: bool = False) -> Prepared:
+    """The classes to explain: ``ctx.target``, else the target of an ``Attribution`` given as ``maps``, else the
+    predicted class; the model's outputs on ``ctx.inputs`` when asked for or needed for the prediction (a forward
+    costs about a third of an explanation: none is run that is not used)."""
     assert ctx.inputs is not None  # the registry checked the metric's needs
     module, x = on_model_device(ctx.model, ctx.inputs)
     if ctx.chunk_size is not None and ctx.chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1 or None; got {ctx.chunk_size}")
     chunk = ctx.chunk_size or auto_chunk_size(module, x)
-    logits = logits_of(module, x, chunk)
     target: Any = ctx.target
     if target is None and isinstance(getattr(ctx.maps, "target", None), Tensor):
         target = ctx.maps.target
-    classes = resolve_target(target, x.shape[0], logits.argmax(dim=1)).classes
-    if int(classes.max()) >= logits.shape[1]:
-        raise ValueError(f"target classes must lie in [0, {logits.shape[1] - 1}]; got {classes.tolist()}")
-    return Prepared(ctx.model, module, x, logits, classes, chunk)
+    outputs = logits_of(module, x, chunk) if logits or target is None else None
+    classes = resolve_target(target, x.shape[0], None if outputs is None else outputs.argmax(dim=1)).classes
+    if outputs is not None and int(classes.max()) >= outputs.shape[1]:
+        raise ValueError(f"target classes must lie in [0, {outputs.shape[1] - 1}]; got {classes.tolist()}")
+    return Prepared(ctx.model, module, x, classes, chunk, outputs)
 
 
 def as_explanation(out: Any) -> Tensor:

@@ -96,7 +96,8 @@ class RandomLogit(Metric):
         from xai_core.sanity.similarity import similarities  # sanity imports attribution: load it only when run
 
         assert ctx.explainer is not None
-        run = prepare(ctx)
+        run = prepare(ctx, logits=True)
+        assert run.logits is not None
         b, k = run.x.shape[0], run.logits.shape[1]
         if k < 2:
             raise MetricNotApplicable(f"{self.name} needs a model with at least two classes; this one has {k}")

@@ -157,7 +157,7 @@ def perturbed_draws(
     layer = representation_layer(run.module) if "rel_l" in wants else None
     h0 = l0 = None
     if wants & {"dh", "kept", "rel_l"}:
-        h0, l0 = _forward(run.module, x, layer)
+        h0, l0 = (run.logits, None) if run.logits is not None and layer is None else _forward(run.module, x, layer)
     total = samples * b
     for copies, images in stacked(samples, b, run.chunk):
         moved = pixels[images] + noise.rows(copies, images).to(pixels)
@@ -193,7 +193,8 @@ def perturbed_draws(
 
 
 def _forward(module: nn.Module, x: Tensor, layer: nn.Module | None) -> tuple[Tensor, Tensor | None]:
-    """Logits ``[N, K]`` and, with ``layer``, its flattened output ``[N, D]`` (float64, CPU), without autograd."""
+    """Logits ``[N, K]`` and, with ``layer``, its flattened output ``[N, D]`` (float64, CPU), without autograd; one
+    forward of the ``N`` images (a chunk of copies, or the images themselves)."""
     with torch.inference_mode():
         if layer is None:
             return module(x).double().cpu(), None
