@@ -26,7 +26,6 @@ from xai_core.metrics.base import (
     Progress,
 )
 from xai_core.metrics.boxes import Box, box_mask, load_boxes, parse_boxes
-from xai_core.metrics.complexity import normalized_relevance
 from xai_core.metrics.faithfulness import (
     REPORT,
     abpc,
@@ -48,7 +47,6 @@ from xai_core.metrics.localization import (
     pointing_game,
     wsol,
 )
-from xai_core.metrics.masks import as_masks, mask_from_image
 from xai_core.metrics.perturbation import (
     CURVE_PARAMS,
     GRANULARITIES,
@@ -58,7 +56,6 @@ from xai_core.metrics.perturbation import (
     gaussian_kernel,
     perturbation_plan,
 )
-from xai_core.metrics.randomization import RandomLogitResult
 from xai_core.metrics.records import BoxResult, CurveResult, PointingResult, ScoreResult, trapezoid_auc
 from xai_core.metrics.registry import (
     available,
@@ -73,6 +70,12 @@ from xai_core.metrics.registry import (
     resolve_many,
     settings_from_text,
 )
+
+# isort: split
+# Registered after the measures above: registration order is the order metrics.available() lists them in.
+from xai_core.metrics.complexity import normalized_relevance
+from xai_core.metrics.masks import as_masks, mask_from_image
+from xai_core.metrics.randomization import RandomLogitResult
 from xai_core.metrics.robustness import RobustnessResult
 from xai_core.metrics.wsol_topk import TopKBoxResult
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from xai_core.metrics.base import Metric, MetricContext, MetricResult
-from xai_core.metrics.records import ScoreResult, as_maps
+from xai_core.metrics.records import CurveResult, ScoreResult, as_maps
 from xai_core.metrics.registry import register
 from xai_core.params import FloatParam
 
@@ -29,9 +29,13 @@ def normalized_relevance(maps: Any) -> np.ndarray:
     return np.divide(a, peak, out=np.zeros_like(a), where=peak > 0)
 
 
-def _record(cls: type[Metric], per_image: np.ndarray) -> ScoreResult:
-    value = float(np.nanmean(per_image)) if not np.isnan(per_image).all() else float("nan")
-    return ScoreResult(name=cls.name, value=value, per_image=per_image, higher_is_better=cls.higher_is_better)
+def score_record(cls: type[Metric], per_image: np.ndarray, curves: tuple[CurveResult, ...] = ()) -> ScoreResult:
+    """``cls``'s record of ``per_image``: ``value`` the mean over the defined (non-NaN) values, NaN if none is."""
+    defined = ~np.isnan(per_image)
+    value = float(per_image[defined].mean()) if defined.any() else float("nan")
+    return ScoreResult(
+        name=cls.name, value=value, per_image=per_image, higher_is_better=cls.higher_is_better, curves=curves
+    )
 
 
 @register
@@ -53,7 +57,7 @@ class Sparseness(Metric):
         a = np.sort(normalized_relevance(ctx.maps) + 1e-7, axis=1)
         n = a.shape[1]
         weights = 2 * np.arange(1, n + 1) - n - 1
-        return _record(type(self), (a * weights).sum(axis=1) / (n * a.sum(axis=1)))
+        return score_record(type(self), (a * weights).sum(axis=1) / (n * a.sum(axis=1)))
 
 
 @register
@@ -72,7 +76,7 @@ class Complexity(Metric):
         a = normalized_relevance(ctx.maps)
         total = a.sum(axis=1, keepdims=True)
         p = np.divide(a, total, out=np.full_like(a, np.nan), where=total > 0)
-        return _record(type(self), -(p * np.log(p + 1e-12)).sum(axis=1))
+        return score_record(type(self), -(p * np.log(p + 1e-12)).sum(axis=1))
 
 
 @register
@@ -91,4 +95,6 @@ class EffectiveComplexity(Metric):
     )
 
     def compute(self, ctx: MetricContext, **settings: Any) -> MetricResult:
-        return _record(type(self), (normalized_relevance(ctx.maps) > settings["eps"]).sum(axis=1).astype(np.float64))
+        return score_record(
+            type(self), (normalized_relevance(ctx.maps) > settings["eps"]).sum(axis=1).astype(np.float64)
+        )

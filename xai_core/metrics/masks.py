@@ -19,7 +19,8 @@ import numpy as np
 from scipy.stats import rankdata
 
 from xai_core.metrics.base import Metric, MetricContext, MetricResult
-from xai_core.metrics.records import ScoreResult, as_maps
+from xai_core.metrics.complexity import score_record
+from xai_core.metrics.records import as_maps
 from xai_core.metrics.registry import register
 from xai_core.params import BoolParam, ChoiceParam, IntParam, ParameterError
 
@@ -94,11 +95,6 @@ def _ranked(a: np.ndarray) -> np.ndarray:
     return np.argsort(-a, axis=1, kind="stable")
 
 
-def _record(cls: type[Metric], per_image: np.ndarray) -> ScoreResult:
-    value = float(np.nanmean(per_image)) if not np.isnan(per_image).all() else float("nan")
-    return ScoreResult(name=cls.name, value=value, per_image=per_image, higher_is_better=True)
-
-
 @register
 class RelevanceMassAccuracy(Metric):
     """``R_within / R_total``: the share of the map's relevance inside the mask (Arras et al.). NaN where
@@ -113,7 +109,7 @@ class RelevanceMassAccuracy(Metric):
         a, s = _inputs(ctx, settings["relevance"])
         total = a.sum(axis=1)
         inside = (a * s).sum(axis=1)
-        return _record(type(self), np.divide(inside, total, out=np.full_like(total, np.nan), where=total != 0))
+        return score_record(type(self), np.divide(inside, total, out=np.full_like(total, np.nan), where=total != 0))
 
 
 @register
@@ -131,7 +127,7 @@ class RelevanceRankAccuracy(Metric):
         in_order = np.take_along_axis(s, _ranked(a), axis=1)
         k = s.sum(axis=1)
         hits = np.array([row[:n].sum() for row, n in zip(in_order, k, strict=True)], dtype=np.float64)
-        return _record(type(self), hits / k)
+        return score_record(type(self), hits / k)
 
 
 @register
@@ -158,7 +154,7 @@ class TopKIntersection(Metric):
         share = np.take_along_axis(s, _ranked(a)[:, :k], axis=1).mean(axis=1)
         if settings["concept_influence"]:
             share = share * a.shape[1] / s.sum(axis=1)
-        return _record(type(self), share)
+        return score_record(type(self), share)
 
 
 @register
@@ -188,7 +184,7 @@ class AttributionLocalisation(Metric):
         ratio = np.divide((a * s).sum(axis=1), total, out=np.zeros_like(total), where=total != 0)
         if settings["weighted"]:
             ratio = ratio * a.shape[1] / s.sum(axis=1)
-        return _record(type(self), ratio)
+        return score_record(type(self), ratio)
 
 
 @register
@@ -210,4 +206,4 @@ class MaskAuc(Metric):
         pos = s.sum(axis=1).astype(np.float64)
         neg = s.shape[1] - pos
         u = (ranks * s).sum(axis=1) - pos * (pos + 1) / 2
-        return _record(type(self), np.divide(u, pos * neg, out=np.full_like(u, np.nan), where=neg > 0))
+        return score_record(type(self), np.divide(u, pos * neg, out=np.full_like(u, np.nan), where=neg > 0))

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from xai_core.metrics.base import Metric, MetricContext, MetricNotApplicable, MetricResult
+from xai_core.metrics.complexity import score_record
 from xai_core.metrics.explanations import (
     Prepared,
     as_explanation,
@@ -64,13 +65,6 @@ def similarity_param(default: str) -> ChoiceParam:
     )  # fmt: skip
 
 
-def _record(cls: type[Metric], per_image: np.ndarray, curves: tuple[CurveResult, ...] = ()) -> ScoreResult:
-    value = float(np.nanmean(per_image)) if np.isfinite(per_image).any() else float("nan")
-    return ScoreResult(
-        name=cls.name, value=value, per_image=per_image, higher_is_better=cls.higher_is_better, curves=curves
-    )
-
-
 @dataclass(frozen=True, kw_only=True)
 class RandomLogitResult(ScoreResult):
     """``per_image`` the similarity of the two explanations; ``random_classes`` the other class drawn ``[B]``."""
@@ -107,7 +101,7 @@ class RandomLogit(Metric):
             ctx.explainer, torch.cat([run.x, run.x]), torch.cat([run.classes, other]), run.chunk, as_explanation_maps
         )
         sims = similarities(maps[:b], maps[b:], [settings["similarity"]])[settings["similarity"]]
-        base = _record(type(self), sims)
+        base = score_record(type(self), sims)
         return RandomLogitResult(
             name=base.name, value=base.value, per_image=base.per_image, higher_is_better=False,
             random_classes=other.numpy(),
@@ -194,7 +188,7 @@ class SmoothMprt(Metric):
         )  # fmt: skip
         with np.errstate(invalid="ignore"):
             per_image = np.nanmean(table[:, 1:], axis=1) if np.isfinite(table[:, 1:]).any() else table[:, -1]
-        return _record(type(self), per_image, (curve,))
+        return score_record(type(self), per_image, (curve,))
 
 
 def discrete_entropy(explanations: torch.Tensor, bins: int) -> np.ndarray:
@@ -241,4 +235,4 @@ class EfficientMprt(Metric):
         randomised = explain_all(ctx.explainer, run.x, run.classes, run.chunk, as_explanation, model=copy)
         before, after = discrete_entropy(trained, settings["bins"]), discrete_entropy(randomised, settings["bins"])
         rise = np.divide(after - before, before, out=np.full_like(before, np.nan), where=before > 0)
-        return _record(type(self), rise)
+        return score_record(type(self), rise)
