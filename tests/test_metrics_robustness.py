@@ -235,3 +235,25 @@ def test_describe_carries_what_a_page_needs() -> None:
         assert row["title"] and row["summary"] and row["paper"] and row["url"].startswith("https://")
         assert row["higher_is_better"] is False
         assert all(p["help"] for p in row["params"])
+
+
+class FlatLinear(torch.nn.Module):
+    """A linear model with no layer before its only parameter layer: no representation for RRS."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(3 * 6 * 6, 3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.linear(x.flatten(1))
+
+
+def test_rrs_without_a_representation_is_left_out_and_the_others_computed() -> None:
+    model, x = FlatLinear().eval(), images(batch=2, size=6)
+    found = metrics.evaluate_many(
+        ["max_sensitivity", "relative_representation_stability"], model=model, inputs=x, explainer=explainer(model),
+        samples=2,
+    )  # fmt: skip
+    assert list(found) == ["max_sensitivity"]
+    with pytest.raises(metrics.MetricNotApplicable, match="no layer feeds the model's last parameter layer"):
+        metrics.evaluate("relative_representation_stability", model=model, inputs=x, explainer=explainer(model))

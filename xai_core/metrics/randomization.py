@@ -101,6 +101,7 @@ class RandomLogit(Metric):
             ctx.explainer, torch.cat([run.x, run.x]), torch.cat([run.classes, other]), run.chunk, as_explanation_maps
         )
         sims = similarities(maps[:b], maps[b:], [settings["similarity"]])[settings["similarity"]]
+        ctx.report(1.0)
         base = score_record(type(self), sims)
         return RandomLogitResult(
             name=base.name, value=base.value, per_image=base.per_image, higher_is_better=False,
@@ -233,6 +234,7 @@ class EfficientMprt(Metric):
         trained = explain_all(ctx.explainer, run.x, run.classes, run.chunk, as_explanation)
         ctx.report(0.5)
         randomised = explain_all(ctx.explainer, run.x, run.classes, run.chunk, as_explanation, model=copy)
+        ctx.report(1.0)
         before, after = discrete_entropy(trained, settings["bins"]), discrete_entropy(randomised, settings["bins"])
         rise = np.divide(after - before, before, out=np.full_like(before, np.nan), where=before > 0)
         return score_record(type(self), rise)

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from xai_core.hooks import capture_layer
 from xai_core.metrics.base import Metric, MetricContext, MetricNotApplicable, MetricResult
 from xai_core.metrics.explanations import Prepared, as_explanation, call, explain_all, prepare, stacked
+from xai_core.metrics.perturbation import module_of
 from xai_core.metrics.records import ScoreResult
 from xai_core.metrics.registry import get, register, register_suite
 from xai_core.params import BoolParam, FloatParam, IntParam
@@ -256,16 +257,21 @@ MEMBERS: dict[str, tuple[set[str], Any, str]] = {
 def _suite(
     ctx: MetricContext, names: Sequence[str], settings: Mapping[str, Any]
 ) -> dict[str, MetricResult | MetricNotApplicable]:
-    wants = set().union(*(MEMBERS[n][0] for n in names))
-    try:
-        draws, run, noise = perturbed_draws(
-            ctx, "uniform", settings["radius"], settings["samples"], settings["seed"], wants
-        )
-    except MetricNotApplicable as why:
-        return dict.fromkeys(names, why)
-    space = PixelSpace.of(run.model)
     found: dict[str, MetricResult | MetricNotApplicable] = {}
-    for name in names:
+    if "relative_representation_stability" in names:
+        try:
+            representation_layer(module_of(ctx.model))
+        except MetricNotApplicable as why:  # the other members are still computed
+            found["relative_representation_stability"] = why
+    computed = [n for n in names if n not in found]
+    if not computed:
+        return found
+    wants = set().union(*(MEMBERS[n][0] for n in computed))
+    draws, run, noise = perturbed_draws(
+        ctx, "uniform", settings["radius"], settings["samples"], settings["seed"], wants
+    )
+    space = PixelSpace.of(run.model)
+    for name in computed:
         _, value, aggregate = MEMBERS[name]
         with np.errstate(divide="ignore", invalid="ignore"):
             per_draw = value(draws, settings)
