@@ -49,10 +49,11 @@ def test_monotonicity_agrees_with_aix360_and_with_quantus_once_its_insertion_is_
     default = quantus.Monotonicity(features_in_step=4, normalise=False, abs=False, disable_warnings=True)
     flat = recorded(model, y, lambda: quantus_call(default, model, x, y, a, softmax=True))
     assert np.ptp(flat, axis=1).max() == 0.0
+
     # With an insertion that copies the image's values at the indices, it computes the published measure.
     def insert(arr: np.ndarray, indices: np.ndarray, **_: object) -> np.ndarray:
-        out = arr.copy()
-        out[np.arange(len(arr))[:, None], indices] = x.numpy().reshape(len(arr), -1)[np.arange(len(arr))[:, None], indices]
+        out, rows = arr.copy(), np.arange(len(arr))[:, None]
+        out[rows, indices] = x.numpy().reshape(len(arr), -1)[rows, indices]
         return out
 
     mended = quantus.Monotonicity(features_in_step=4, perturb_func=insert, normalise=False, abs=False,

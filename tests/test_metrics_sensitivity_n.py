@@ -1,4 +1,4 @@
-"""Sensitivity-n: the closed form of Ancona et al. (linear model, gradient x input, zero baseline) and a literal loop."""
+"""Sensitivity-n: Ancona et al.'s closed form (linear model, gradient x input, zero baseline) and a literal loop."""
 
 from __future__ import annotations
 

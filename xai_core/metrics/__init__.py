@@ -40,13 +40,6 @@ from xai_core.metrics.faithfulness import (
     insertion,
 )
 from xai_core.metrics.information import PicResult, combine_pic, pic
-from xai_core.metrics import correlation as correlation  # registers faithfulness_correlation, faithfulness_estimate
-from xai_core.metrics import monotonicity as monotonicity  # registers monotonicity, monotonicity_correlation
-from xai_core.metrics import sensitivity_n as sensitivity_n  # registers sensitivity_n
-from xai_core.metrics import named_curves as named_curves  # pixel_flipping, region_perturbation, selectivity
-from xai_core.metrics import irof as irof  # registers irof
-from xai_core.metrics import infidelity as infidelity  # registers infidelity
-from xai_core.metrics import road as road  # registers road_morf, road_lerf, road_combined
 from xai_core.metrics.localization import (
     energy_pointing_game,
     extended_pointing_game,
@@ -149,3 +142,12 @@ __all__ = [
     "trapezoid_auc",
     "wsol",
 ]
+
+# The faithfulness measures of issue 14, registered after the metrics above (``available()`` lists in this order).
+from xai_core.metrics import correlation as correlation  # registers faithfulness_correlation, faithfulness_estimate
+from xai_core.metrics import infidelity as infidelity  # registers infidelity
+from xai_core.metrics import irof as irof  # registers irof
+from xai_core.metrics import monotonicity as monotonicity  # registers monotonicity, monotonicity_correlation
+from xai_core.metrics import named_curves as named_curves  # pixel_flipping, region_perturbation, selectivity
+from xai_core.metrics import road as road  # registers road_morf, road_lerf, road_combined
+from xai_core.metrics import sensitivity_n as sensitivity_n  # registers sensitivity_n

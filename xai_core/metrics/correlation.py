@@ -74,7 +74,7 @@ class FaithfulnessCorrelation(Metric):
     name, title = "faithfulness_correlation", "Faithfulness correlation"
     paper = "Bhatt, Weller, Moura. Evaluating and Aggregating Feature-based Model Explanations. IJCAI 2020"
     url = "https://arxiv.org/abs/2005.00631"
-    summary = "Pearson correlation between the attribution of random feature subsets and the score drop on removing them."
+    summary = "Pearson correlation between the attribution of random feature subsets and the score drop on removal."
     higher_is_better = True
     needs = NEEDS
     params = (
@@ -105,7 +105,9 @@ class FaithfulnessEstimate(Metric):
     """
 
     name, title = "faithfulness_estimate", "Faithfulness estimate"
-    paper = "Alvarez-Melis, Jaakkola. Towards Robust Interpretability with Self-Explaining Neural Networks. NeurIPS 2018"
+    paper = (
+        "Alvarez-Melis, Jaakkola. Towards Robust Interpretability with Self-Explaining Neural Networks. NeurIPS 2018"
+    )
     url = "https://arxiv.org/abs/1806.07538"
     summary = "Pearson correlation between each feature's attribution and the score drop when it alone is removed."
     higher_is_better = True

@@ -89,7 +89,7 @@ def score_images(
 
 
 def masked(run: Run, mask: Tensor, replacement: Tensor, rows: Tensor) -> Tensor:
-    """Images ``rows`` of the run with pixels ``mask`` ``[n, H, W]`` taken from ``replacement`` ``[n or 1, C, H, W]``."""
+    """Images ``rows`` of the run, pixels ``mask`` ``[n, H, W]`` taken from ``replacement`` ``[n or 1, C, H, W]``."""
     device = run.x.device
     return torch.where(mask.to(device).unsqueeze(1), replacement.to(device), run.x[rows.to(device)])
 

@@ -102,9 +102,8 @@ class MonotonicityCorrelation(Metric):
     ``ceil(N / features_in_step) * samples`` forwards per image.
     """
 
-    name, title, paper, url = "monotonicity_correlation", "Monotonicity correlation (Nguyen)", NGUYEN, (
-        "https://arxiv.org/abs/2007.07584"
-    )
+    name, title = "monotonicity_correlation", "Monotonicity correlation (Nguyen)"
+    paper, url = NGUYEN, "https://arxiv.org/abs/2007.07584"
     summary = "Spearman correlation between features' attributions and the output variance when each is replaced."
     higher_is_better = True
     needs = NEEDS
@@ -115,7 +114,7 @@ class MonotonicityCorrelation(Metric):
                  high=10**6),
         granularity_param("patch"), patch_param(16), N_SEGMENTS,
         ChoiceParam("replacement", "uniform",
-                    "random values: uniform U(0, 1) pixels, or Gaussian noise with the image's per-channel mean and std",
+                    "random values: uniform U(0, 1) pixels, or Gaussian noise with the image's channel means and stds",
                     ("uniform", "noise")),
         OUTPUT, SUBSET_SEED,
     )  # fmt: skip
@@ -138,7 +137,7 @@ class MonotonicityCorrelation(Metric):
         def build(r: Tensor, c: Tensor) -> Tensor:
             g, j = c // samples, c % samples
             mask = (group[r].gather(1, labels[r]) == g.to(group.device)[:, None]).reshape(-1, *shape)
-            values = torch.stack([draws(int(i))[int(k)] for i, k in zip(r, j)])
+            values = torch.stack([draws(int(i))[int(k)] for i, k in zip(r, j, strict=True)])
             return masked(run, mask, values, r)
 
         scores = score_images(run, n_groups * samples, build, lambda f: ctx.report(f))

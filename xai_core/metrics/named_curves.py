@@ -3,11 +3,11 @@ engine under the settings that make each one, registered under its own name so a
 Montavon et al. (or of Quantus) finds it. Nothing here perturbs or scores by itself: each builds
 ``perturbation.Curves`` and, where the measure stops early or takes one feature per step, shortens its plan.
 
-| id | curve | features | substrate | summary |
-|---|---|---|---|---|
-| ``pixel_flipping`` | deletion, MoRF | pixels, ``steps`` points (``steps = H*W``: one pixel per step) | black | AUC |
-| ``region_perturbation`` | deletion, MoRF, first ``regions`` patches | ``patch_size`` squares, one per step | uniform noise | AOPC |
-| ``selectivity`` | deletion, MoRF, every patch | ``patch_size`` squares, one per step | black | AUC |
+| id | deletion curve, most relevant first | substrate | summary |
+|---|---|---|---|
+| ``pixel_flipping`` | pixels, ``steps`` points (``steps = H*W``: one pixel per step) | black | AUC |
+| ``region_perturbation`` | the first ``regions`` ``patch_size`` squares, one per step | uniform noise | AOPC |
+| ``selectivity`` | every ``patch_size`` square, one per step | black | AUC |
 
 Against Quantus 0.6.0 (``PixelFlipping``, ``RegionPerturbation``, ``Selectivity``) the curve points agree to float
 rounding on one-channel images whose side is a multiple of the patch (tests/test_metrics_named_curves.py). On

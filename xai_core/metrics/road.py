@@ -115,7 +115,7 @@ def road_curves(run: Run, orders: Sequence[str], s: Mapping[str, Any], progress:
 
     def build(rows: Tensor, cols: Tensor) -> Tensor:
         out = []
-        for i, c in zip(rows.tolist(), cols.tolist()):
+        for i, c in zip(rows.tolist(), cols.tolist(), strict=True):
             order, k = columns[c]
             removed = rank[i] < counts[k] if order == "morf" else rank[i] >= h * w - counts[k]
             out.append(torch.from_numpy(noisy_linear_imputation(pixels_np[i], removed, s["noise"], rngs[(i, order)])))
