@@ -28,13 +28,15 @@ from xai_core.metrics.feature_sets import (
     check_size,
     feature_table,
     granularity_param,
+    group_correlation,
+    group_masks,
+    grouped,
     masked,
     nan_mean,
     patch_param,
     pearson_rows,
     prepare,
     random_subsets,
-    rank_groups,
     score_images,
     set_masks,
 )
@@ -120,23 +122,10 @@ class FaithfulnessEstimate(Metric):
     )  # fmt: skip
 
     def compute(self, ctx: MetricContext, **s: Any) -> ScoreResult:
-        run = prepare(ctx, s["output"])
-        labels, importance, sums, n = feature_table(run, s)
-        check_size("features_in_step", s["features_in_step"], int(n.min()) - 1, "fewer than the features of an image")
-        group, groups = rank_groups(importance, n, s["features_in_step"], ascending=False)
+        run, labels, sums, group, groups = grouped(ctx, s, ascending=False)
         per_image = int(groups.max())
         replacement = make_substrate(run.model, run.x, s["substrate"], s["sigma"], s["seed"])
         shape = run.maps.shape[1:]
 
-        def mask(r: Tensor, c: Tensor) -> Tensor:
-            return (group[r].gather(1, labels[r]) == c.to(group.device)[:, None]).reshape(-1, *shape)
-
-        drops = drops_of(run, replacement, labels, mask, per_image, ctx)
-        group_cpu = group.cpu()
-        attributed = torch.zeros(run.x.shape[0], per_image + 1, dtype=torch.float64)
-        attributed.scatter_add_(1, torch.where(group_cpu < 0, per_image, group_cpu), sums.cpu())
-        attributed_np = attributed[:, :per_image].numpy()
-        valid = np.arange(per_image)[None] < groups.numpy()[:, None]
-        per = np.array([pearson_rows(attributed_np[i : i + 1, v], drops[i : i + 1, v])[0]
-                        for i, v in enumerate(valid)])  # fmt: skip
-        return result(self.name, per)
+        drops = drops_of(run, replacement, labels, lambda r, c: group_masks(group, labels, r, c, shape), per_image, ctx)
+        return result(self.name, group_correlation(group, groups, sums, drops, pearson_rows))

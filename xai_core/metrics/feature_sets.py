@@ -123,6 +123,35 @@ def rank_groups(importance: Tensor, n: Tensor, step: int, ascending: bool) -> tu
     return group, (n + step - 1) // step
 
 
+def grouped(ctx: MetricContext, s: dict[str, Any], ascending: bool) -> tuple[Run, Tensor, Tensor, Tensor, Tensor]:
+    """The run and its features in groups of ``features_in_step`` by rank: ``(run, labels, sums, group, groups)``
+    (see ``feature_table`` and ``rank_groups``); a step that leaves fewer than two groups is refused by name."""
+    run = prepare(ctx, s["output"])
+    labels, importance, sums, n = feature_table(run, s)
+    check_size("features_in_step", s["features_in_step"], int(n.min()) - 1, "fewer than the features of an image")
+    group, groups = rank_groups(importance, n, s["features_in_step"], ascending)
+    return run, labels, sums, group, groups
+
+
+def group_masks(group: Tensor, labels: Tensor, rows: Tensor, which: Tensor, shape: torch.Size) -> Tensor:
+    """Pixel masks ``[n, H, W]`` of group ``which[k]`` of image ``rows[k]`` (``group`` from ``rank_groups``)."""
+    return (group[rows].gather(1, labels[rows]) == which.to(group.device)[:, None]).reshape(-1, *shape)
+
+
+def group_correlation(
+    group: Tensor, groups: Tensor, sums: Tensor, values: np.ndarray, correlate: Callable[..., np.ndarray]
+) -> np.ndarray:
+    """Per image, ``correlate`` (``pearson_rows`` or ``spearman_rows``) of each group's attribution (the sum of its
+    features' ``sums``) with ``values`` ``[B, G]``, over that image's own groups."""
+    n_groups = values.shape[1]
+    ids = group.cpu()
+    attributed = torch.zeros(values.shape[0], n_groups + 1, dtype=torch.float64)
+    attributed.scatter_add_(1, torch.where(ids < 0, n_groups, ids), sums.cpu())  # padding -> a dropped column
+    att = attributed[:, :n_groups].numpy()
+    valid = np.arange(n_groups)[None] < groups.numpy()[:, None]
+    return np.array([correlate(att[i : i + 1, v], values[i : i + 1, v])[0] for i, v in enumerate(valid)])
+
+
 def pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pearson correlation of each row of ``a`` with the same row of ``b``; NaN where either row is constant."""
     a = a - a.mean(axis=1, keepdims=True)

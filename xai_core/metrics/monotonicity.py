@@ -29,14 +29,13 @@ from xai_core.metrics.base import Metric, MetricContext
 from xai_core.metrics.feature_sets import (
     N_SEGMENTS,
     SUBSET_SEED,
-    check_size,
-    feature_table,
     granularity_param,
+    group_correlation,
+    group_masks,
+    grouped,
     masked,
     nan_mean,
     patch_param,
-    prepare,
-    rank_groups,
     score_images,
     spearman_rows,
 )
@@ -120,10 +119,7 @@ class MonotonicityCorrelation(Metric):
     )  # fmt: skip
 
     def compute(self, ctx: MetricContext, **s: Any) -> ScoreResult:
-        run = prepare(ctx, s["output"])
-        labels, importance, sums, n = feature_table(run, s)
-        check_size("features_in_step", s["features_in_step"], int(n.min()) - 1, "fewer than the features of an image")
-        group, groups = rank_groups(importance, n, s["features_in_step"], ascending=True)
+        run, labels, sums, group, groups = grouped(ctx, s, ascending=True)
         n_groups, samples = int(groups.max()), s["samples"]
         shape = run.maps.shape[1:]
         cache: dict[int, Tensor] = {}
@@ -136,18 +132,13 @@ class MonotonicityCorrelation(Metric):
 
         def build(r: Tensor, c: Tensor) -> Tensor:
             g, j = c // samples, c % samples
-            mask = (group[r].gather(1, labels[r]) == g.to(group.device)[:, None]).reshape(-1, *shape)
+            mask = group_masks(group, labels, r, g, shape)
             values = torch.stack([draws(int(i))[int(k)] for i, k in zip(r, j, strict=True)])
             return masked(run, mask, values, r)
 
         scores = score_images(run, n_groups * samples, build, lambda f: ctx.report(f))
         b = run.x.shape[0]
         change = ((scores.reshape(b, n_groups, samples) - run.base[:, None, None]) ** 2).mean(axis=2)
-        group_cpu = group.cpu()
-        attributed = torch.zeros(b, n_groups + 1, dtype=torch.float64)
-        attributed.scatter_add_(1, torch.where(group_cpu < 0, n_groups, group_cpu), sums.cpu())
-        att = attributed[:, :n_groups].numpy()
-        valid = np.arange(n_groups)[None] < groups.numpy()[:, None]
-        per_image = np.array([spearman_rows(att[i : i + 1, v], change[i : i + 1, v])[0] for i, v in enumerate(valid)])
+        per_image = group_correlation(group, groups, sums, change, spearman_rows)
         return ScoreResult(name=self.name, value=float(nan_mean(per_image[None])[0]), per_image=per_image,
                            higher_is_better=True)  # fmt: skip

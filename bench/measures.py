@@ -1,0 +1,192 @@
+"""The faithfulness measures of issue 14 against Quantus 0.6.0 (and Captum for infidelity): time per call on the same
+model, inputs, maps and settings, reported as Quantus' time over ours.
+
+    python -m bench.measures [--model efficientnet_lite0|resnet18] [--batch 2] [--only road_morf,...] [--out FILE]
+
+Both libraries get the bare module, the same ``[B, 3, 224, 224]`` crops of the bundled samples in the model's input
+space (Lite0's preprocessing), the same targets (the predicted classes) and the same saliency maps (seeded uniform
+noise: the cost does not depend on the map). Where the two count features differently, the settings give both the
+same number of forwards: Quantus' features are (channel, pixel) elements, ours pixels, so a Quantus
+``features_in_step`` of ``3 k`` matches our ``k`` pixels per step (and it must divide H*W). Each side runs once after a warm-up forward; the
+machine load (``uptime``) is printed with the table, which goes between the ``bench:measures`` markers of ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torchvision
+
+from bench import report
+from bench.workloads import sample_batch
+from xai_core import metrics
+from xai_core.models import load_model
+
+SIDE = 224
+PIXELS = SIDE * SIDE
+
+
+def cases(batch: int) -> dict[str, tuple[dict[str, Any], Callable[[], Any], dict[str, Any]]]:
+    """``name -> (our settings, the Quantus (or Captum) metric factory, its call's extra arguments)``."""
+    import quantus
+
+    quiet = {"normalise": False, "abs": False, "disable_warnings": True}
+    # Quantus needs a features_in_step that divides H*W and then steps over 3*H*W elements: 3136 gives it 48 forwards
+    # per image, matched by 48 steps (or groups of ceil(H*W / 48) = 1046 pixels) here.
+    q_step, step = 3136, -(-PIXELS // 48)
+    return {
+        "faithfulness_correlation": (
+            {"runs": 50, "subset_size": 224, "output": "logit"},
+            lambda: quantus.FaithfulnessCorrelation(nr_runs=50, subset_size=224, return_aggregate=False, **quiet),
+            {"softmax": False},
+        ),
+        "faithfulness_estimate": (
+            {"features_in_step": step, "granularity": "pixel", "output": "logit"},
+            lambda: quantus.FaithfulnessEstimate(features_in_step=q_step, **quiet),
+            {"softmax": False},
+        ),
+        "monotonicity": (
+            {"steps": 48},
+            lambda: quantus.Monotonicity(features_in_step=q_step, **quiet),
+            {"softmax": True},
+        ),
+        "monotonicity_correlation": (
+            {"features_in_step": -(-PIXELS // 12), "granularity": "pixel", "samples": 4, "output": "probability"},
+            lambda: quantus.MonotonicityCorrelation(features_in_step=4 * q_step, nr_samples=4, **quiet),
+            {"softmax": True},
+        ),
+        "sensitivity_n": (  # the same number of forwards: Quantus computes another quantity (see sensitivity_n.py)
+            {"points": 6, "samples": 8, "output": "probability"},
+            lambda: quantus.SensitivityN(features_in_step=q_step, n_max_percentage=1.0, return_aggregate=False,
+                                         **quiet),  # fmt: skip
+            {"softmax": True},
+        ),
+        "pixel_flipping": (
+            {"steps": 48},
+            lambda: quantus.PixelFlipping(features_in_step=q_step, **quiet),
+            {"softmax": True},
+        ),
+        "region_perturbation": (
+            {"regions": 49, "patch_size": 32, "substrate": "black"},
+            lambda: quantus.RegionPerturbation(patch_size=32, regions_evaluation=49, **quiet),
+            {"softmax": True},
+        ),
+        "selectivity": (
+            {"patch_size": 32},
+            lambda: quantus.Selectivity(patch_size=32, **quiet),
+            {"softmax": True},
+        ),
+        "irof": (
+            {"n_segments": 100, "substrate": "black"},
+            lambda: quantus.IROF(perturb_baseline="black", return_aggregate=False, **quiet),
+            {"softmax": True},
+        ),
+        "road_morf": (
+            {"percent_from": 10, "percent_to": 90, "percent_step": 20},
+            lambda: quantus.ROAD(percentages=[10, 30, 50, 70, 90], **quiet),
+            {"softmax": True},
+        ),
+        "infidelity": ({"samples": 50, "sigma": 0.1, "output": "logit"}, lambda: "captum", {}),
+    }
+
+
+def model_and_inputs(name: str, batch: int) -> tuple[torch.nn.Module, torch.Tensor]:
+    images = sample_batch(batch)
+    if name == "efficientnet_lite0":
+        return load_model("efficientnet_lite0", device="cpu").module, images
+    torch.manual_seed(0)
+    return torchvision.models.resnet18(weights=None).eval(), images
+
+
+def captum_infidelity(module: torch.nn.Module, x: torch.Tensor, maps: np.ndarray, y: torch.Tensor, s: dict) -> Any:
+    from captum.metrics import infidelity
+
+    from xai_core.metrics.infidelity import perturbations
+
+    noise = perturbations(x.shape, s["samples"], s["sigma"], 0).float()
+
+    def perturb(inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        shared = noise.reshape(-1, 1, *x.shape[2:]).expand_as(inputs)
+        return shared, inputs - shared
+
+    spread = torch.from_numpy(maps).float()[:, None].expand_as(x) / x.shape[1]
+    return infidelity(module, perturb, x, spread, target=y, n_perturb_samples=s["samples"])
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def run(model_name: str, batch: int, only: list[str] | None) -> list[dict[str, Any]]:
+    module, x = model_and_inputs(model_name, batch)
+    with torch.inference_mode():
+        y = module(x).argmax(1)
+    y = y.clone()
+    maps = np.random.default_rng(0).random((batch, SIDE, SIDE))
+    rows = []
+    for name, (ours, peer, call) in cases(batch).items():
+        if only and name not in only:
+            continue
+        t_ours = timed(lambda: metrics.evaluate(name, model=module, inputs=x, maps=maps, target=y, **ours))
+        if peer() == "captum":
+            t_peer, who = timed(lambda: captum_infidelity(module, x, maps, y, ours)), "Captum"
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if name == "irof" and not hasattr(np, "trapz"):
+                    np.trapz = np.trapezoid  # type: ignore[attr-defined]  # Quantus 0.6.0 calls it (gone in NumPy 2.4)
+                metric = peer()
+                t_peer = timed(lambda: metric(model=module, x_batch=x.numpy(), y_batch=y.numpy(),
+                                              a_batch=maps[:, None].astype(np.float32), device="cpu", **call))  # fmt: skip
+            who = "Quantus"
+        rows.append({"measure": name, "ours": t_ours, "peer": t_peer, "who": who, "settings": ours})
+        print(f"{name}: ours {t_ours:.2f} s, {who} {t_peer:.2f} s, ratio {t_peer / t_ours:.1f}x", flush=True)
+    return rows
+
+
+def render(rows: list[dict[str, Any]], model_name: str, batch: int, load: str) -> str:
+    lines = [
+        f"CPU ({os.cpu_count()} cores, torch {torch.__version__}, {platform.machine()}), {model_name}, {batch} images "
+        f"of 224 x 224, one call each after a warm-up; load at the start and the end: {load}",
+        "",
+        "| measure | our settings | ours | peer | peer / ours |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        settings = ", ".join(f"{k}={v}" for k, v in r["settings"].items())
+        lines.append(f"| `{r['measure']}` | {settings} | {r['ours']:.2f} s | {r['who']} {r['peer']:.2f} s | "
+                     f"{r['peer'] / r['ours']:.1f}x |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="efficientnet_lite0", choices=("efficientnet_lite0", "resnet18"))
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--only", default="", help="comma-separated measure ids")
+    parser.add_argument("--out", type=Path, default=None, help="write the table into this markdown file")
+    args = parser.parse_args()
+    before = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    rows = run(args.model, args.batch, [n for n in args.only.split(",") if n] or None)
+    after = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    load = f"`{before.split('load average: ')[-1]}` / `{after.split('load average: ')[-1]}`"
+    text = render(rows, args.model, args.batch, load)
+    print(text)
+    if args.out:
+        report.update(args.out, text, "measures")
+
+
+if __name__ == "__main__":
+    main()
