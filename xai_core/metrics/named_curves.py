@@ -58,7 +58,8 @@ def deletion_curve(ctx: MetricContext, name: str, settings: dict[str, Any], limi
     features (``0``: all of them)."""
     assert ctx.inputs is not None
     s = dict(settings)
-    if s["substrate"] == "uniform":  # one seeded U(0, 1) draw per pixel, fixed along the curve
+    named = s["substrate"] if isinstance(s["substrate"], str) else "custom"
+    if named == "uniform":  # one seeded U(0, 1) draw per pixel, fixed along the curve
         x = ctx.inputs
         s["substrate"] = torch.cat([random_values(ctx.model, x, "uniform", 1, s["seed"], i) for i in range(len(x))])
     curves = Curves(ctx.model, ctx.inputs, ctx.maps, ctx.target, ctx.chunk_size, **s)
@@ -68,7 +69,7 @@ def deletion_curve(ctx: MetricContext, name: str, settings: dict[str, Any], limi
         n = plan.n if limit == 0 else torch.clamp(plan.n, max=steps)
         curves.plan = replace(plan, n=n, steps=steps, settings={**plan.settings, "steps": steps})
     curve = curves.curve("deletion", "morf", lambda f, partial: ctx.report(f, partial))
-    return replace(curve, name=name, settings={**curve.settings, "substrate": settings["substrate"]})
+    return replace(curve, name=name, settings={**curve.settings, "substrate": named})
 
 
 @register
