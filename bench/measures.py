@@ -2,18 +2,22 @@
 model, inputs, maps and settings, reported as Quantus' time over ours.
 
     python -m bench.measures [--model efficientnet_lite0|resnet18] [--batch 2] [--only road_morf,...] [--out FILE]
+                             [--rows FILE]   # keep each measured row there; the table shows every kept row
 
 Both libraries get the bare module, the same ``[B, 3, 224, 224]`` crops of the bundled samples in the model's input
 space (Lite0's preprocessing), the same targets (the predicted classes) and the same saliency maps (seeded uniform
 noise: the cost does not depend on the map). Where the two count features differently, the settings give both the
 same number of forwards: Quantus' features are (channel, pixel) elements, ours pixels, so a Quantus
-``features_in_step`` of ``3 k`` matches our ``k`` pixels per step (and it must divide H*W). Each side runs once after a warm-up forward; the
-machine load (``uptime``) is printed with the table, which goes between the ``bench:measures`` markers of ``--out``.
+``features_in_step`` of ``3 k`` matches our ``k`` pixels per step (and it must divide H*W). Each side runs once after
+a warm-up forward; the machine load (``uptime``) is printed with the table, which goes between the
+``bench:measures`` markers of ``--out``. Quantus' ``SensitivityN`` correlates across the images of a batch, so that
+row runs on at least two images.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import subprocess
@@ -67,8 +71,9 @@ def cases(batch: int) -> dict[str, tuple[dict[str, Any], Callable[[], Any], dict
         ),
         "sensitivity_n": (  # the same number of forwards: Quantus computes another quantity (see sensitivity_n.py)
             {"points": 6, "samples": 8, "output": "probability"},
-            lambda: quantus.SensitivityN(features_in_step=q_step, n_max_percentage=1.0, return_aggregate=False,
-                                         **quiet),  # fmt: skip
+            lambda: quantus.SensitivityN(
+                features_in_step=q_step, n_max_percentage=1.0, return_aggregate=False, **quiet
+            ),
             {"softmax": True},
         ),
         "pixel_flipping": (
@@ -129,45 +134,53 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
+def time_both(
+    name: str, ours: dict[str, Any], peer: Callable[[], Any], call: dict[str, Any], module: torch.nn.Module,
+    x: torch.Tensor, y: torch.Tensor, maps: np.ndarray,
+) -> tuple[float, float, str]:  # fmt: skip
+    """Seconds of our call and of the peer's on the same data, and the peer's name."""
+    t_ours = timed(lambda: metrics.evaluate(name, model=module, inputs=x, maps=maps, target=y, **ours))
+    if peer() == "captum":
+        return t_ours, timed(lambda: captum_infidelity(module, x, maps, y, ours)), "Captum"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if name == "irof" and not hasattr(np, "trapz"):
+            np.trapz = np.trapezoid  # type: ignore[attr-defined]  # Quantus 0.6.0 calls it (gone in NumPy 2.4)
+        metric = peer()
+        a_batch = maps[:, None].astype(np.float32)
+        return t_ours, timed(lambda: metric(model=module, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a_batch,
+                                            device="cpu", **call)), "Quantus"  # fmt: skip
+
+
 def run(model_name: str, batch: int, only: list[str] | None) -> list[dict[str, Any]]:
-    module, x = model_and_inputs(model_name, batch)
-    with torch.inference_mode():
-        y = module(x).argmax(1)
-    y = y.clone()
-    maps = np.random.default_rng(0).random((batch, SIDE, SIDE))
     rows = []
     for name, (ours, peer, call) in cases(batch).items():
         if only and name not in only:
             continue
-        t_ours = timed(lambda: metrics.evaluate(name, model=module, inputs=x, maps=maps, target=y, **ours))
-        if peer() == "captum":
-            t_peer, who = timed(lambda: captum_infidelity(module, x, maps, y, ours)), "Captum"
-        else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                if name == "irof" and not hasattr(np, "trapz"):
-                    np.trapz = np.trapezoid  # type: ignore[attr-defined]  # Quantus 0.6.0 calls it (gone in NumPy 2.4)
-                metric = peer()
-                t_peer = timed(lambda: metric(model=module, x_batch=x.numpy(), y_batch=y.numpy(),
-                                              a_batch=maps[:, None].astype(np.float32), device="cpu", **call))  # fmt: skip
-            who = "Quantus"
-        rows.append({"measure": name, "ours": t_ours, "peer": t_peer, "who": who, "settings": ours})
+        images = max(batch, 2) if name == "sensitivity_n" else batch
+        module, x = model_and_inputs(model_name, images)
+        with torch.inference_mode():
+            y = module(x).argmax(1)  # also the warm-up
+        y = y.clone()
+        maps = np.random.default_rng(0).random((images, SIDE, SIDE))
+        t_ours, t_peer, who = time_both(name, ours, peer, call, module, x, y, maps)
+        rows.append({"measure": name, "ours": t_ours, "peer": t_peer, "who": who, "settings": ours, "images": images})
         print(f"{name}: ours {t_ours:.2f} s, {who} {t_peer:.2f} s, ratio {t_peer / t_ours:.1f}x", flush=True)
     return rows
 
 
 def render(rows: list[dict[str, Any]], model_name: str, batch: int, load: str) -> str:
     lines = [
-        f"CPU ({os.cpu_count()} cores, torch {torch.__version__}, {platform.machine()}), {model_name}, {batch} images "
-        f"of 224 x 224, one call each after a warm-up; load at the start and the end: {load}",
+        f"CPU ({os.cpu_count()} cores, torch {torch.__version__}, {platform.machine()}), {model_name}, images of "
+        f"224 x 224, one call each after a warm-up; load averages (1, 5, 15 min) at the start and the end: {load}",
         "",
-        "| measure | our settings | ours | peer | peer / ours |",
-        "|---|---|---|---|---|",
+        "| measure | images | our settings | ours | peer | peer / ours |",
+        "|---|---|---|---|---|---|",
     ]
     for r in rows:
         settings = ", ".join(f"{k}={v}" for k, v in r["settings"].items())
-        lines.append(f"| `{r['measure']}` | {settings} | {r['ours']:.2f} s | {r['who']} {r['peer']:.2f} s | "
-                     f"{r['peer'] / r['ours']:.1f}x |")  # fmt: skip
+        lines.append(f"| `{r['measure']}` | {r['images']} | {settings} | {r['ours']:.2f} s | {r['who']} "
+                     f"{r['peer']:.2f} s | {r['peer'] / r['ours']:.1f}x |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -177,11 +190,20 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--only", default="", help="comma-separated measure ids")
     parser.add_argument("--out", type=Path, default=None, help="write the table into this markdown file")
+    parser.add_argument("--rows", type=Path, default=None, help="JSON file keeping the rows of earlier runs")
     args = parser.parse_args()
     before = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    kept = json.loads(args.rows.read_text()) if args.rows and args.rows.exists() else {"rows": [], "load": []}
     rows = run(args.model, args.batch, [n for n in args.only.split(",") if n] or None)
     after = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    load = f"`{before.split('load average: ')[-1]}` / `{after.split('load average: ')[-1]}`"
+    kept["load"].append(f"`{before.split('load average: ')[-1]}` / `{after.split('load average: ')[-1]}`")
+    new = {r["measure"] for r in rows}
+    kept["rows"] = [r for r in kept["rows"] if r["measure"] not in new] + rows
+    order = list(cases(args.batch))
+    rows = sorted(kept["rows"], key=lambda r: order.index(r["measure"]))
+    if args.rows:
+        args.rows.write_text(json.dumps(kept, indent=1))
+    load = "; ".join(kept["load"])
     text = render(rows, args.model, args.batch, load)
     print(text)
     if args.out:
