@@ -111,7 +111,7 @@ class MonotonicityCorrelation(Metric):
                  high=10000),
         IntParam("features_in_step", 1, "features replaced together, consecutive in the map's order", low=1,
                  high=10**6),
-        granularity_param("patch"), patch_param(16), N_SEGMENTS,
+        granularity_param("patch"), patch_param(32), N_SEGMENTS,
         ChoiceParam("replacement", "uniform",
                     "random values: uniform U(0, 1) pixels, or Gaussian noise with the image's channel means and stds",
                     ("uniform", "noise")),
