@@ -1,7 +1,10 @@
-"""Saliency Studio: router and frame only (page config, navigation, the shared sidebar).
+"""Saliency Studio: router and frame only (page config, navigation, the shared sidebar, the error boundary).
 
 Run with ``streamlit run app.py``. The sidebar (model and image pickers) is rendered here so that its choices
-survive page switches; each page reads them from session state (keys in ``pages/components/state.py``).
+survive page switches; each page reads them from session state (keys in ``pages/components/state.py``). This file is
+the app's only error boundary: a page raises, the user reads a message, the log gets the traceback. Logging is
+configured here once per process (level ``XAI_LOG_LEVEL``); the server refuses clients' clear-cache messages
+(``cache_guard``); a shared link's settings are applied before the pages run (``urlstate``).
 """
 
 from __future__ import annotations
@@ -11,9 +14,23 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.components import sidebar, study_access
+import xai_core
+from pages.components import cache_guard, presentation, sidebar, study_access, urlstate
 
 log = logging.getLogger("saliency_studio")
+
+
+def configure_logging() -> None:
+    """One stderr handler for the app's and the engine's loggers, once per process (reruns do not add more)."""
+    root = logging.getLogger()
+    if any(getattr(h, "saliency_studio", False) for h in root.handlers):
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.saliency_studio = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    for name in ("saliency_studio", "xai_core", "pages"):
+        logging.getLogger(name).setLevel(xai_core.settings.log_level())
 
 
 def page(path: str, title: str, icon: str, section: str, *, default: bool = False) -> st.Page:
@@ -54,6 +71,8 @@ def studio_pages() -> dict[str, list[st.Page]]:
     }
 
 
+configure_logging()
+cache_guard.install()
 st.set_page_config(page_title="Saliency Studio", page_icon=":material/visibility:", layout="wide")
 
 # A participant's study link shows the study alone: no sidebar, no other page, nothing of the admin's.
@@ -65,6 +84,8 @@ else:
     navigation = st.navigation(studio_pages())
 try:
     if not participant:
+        urlstate.apply()
+        presentation.apply()
         sidebar.render()
         study_access.sign_in_box()
     navigation.run()

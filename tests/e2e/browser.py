@@ -146,8 +146,17 @@ def upload(page: Page, path: Path) -> None:
     page.get_by_text(f"{path.name}, as the model sees it").wait_for(timeout=MODEL_MS)
 
 
+def label(method: str) -> str:
+    """How the app's pickers show a method: ``Grad-CAM (grad_cam)`` (``method_settings.title``)."""
+    import xai_core
+
+    title = xai_core.methods.get(method).title
+    return method if not title or title == method else f"{title} ({method})"
+
+
 def choose_methods(page: Page, methods: Sequence[str], scope: Locator | None = None) -> None:
-    """Make the "Methods" multiselect in ``scope`` (the page's main area by default) hold exactly ``methods``.
+    """Make the "Methods" multiselect in ``scope`` (the page's main area by default) hold exactly ``methods`` (ids;
+    the picker shows them as ``label(method)``).
 
     Methods not wanted are removed with their tag's button, missing ones are typed and clicked in the list (not
     Enter: the first entry of a filtered list is "Select N matches"). A multiselect outside a form reruns the page on
@@ -156,19 +165,26 @@ def choose_methods(page: Page, methods: Sequence[str], scope: Locator | None = N
     scope = scope if scope is not None else page.get_by_test_id("stMain")
     box = scope.get_by_test_id("stMultiSelect").filter(has_text="Methods").first
     box.wait_for(timeout=MODEL_MS)
+    wanted = [label(m) for m in methods]
     for chosen in box.locator("[data-tag]").all_inner_texts():
-        if chosen not in methods:
+        if chosen not in wanted:
             box.get_by_role("button", name=f"Remove {chosen}", exact=True).click()
             tag(box, chosen).wait_for(state="detached")
     field = box.locator("input")
-    for method in methods:
-        if tag(box, method).count():
+    for method, shown in zip(methods, wanted, strict=True):
+        if tag(box, shown).count():
             continue
         field.click()
         field.fill(method)
-        page.get_by_role("option", name=method, exact=True).click()
+        page.get_by_role("option", name=shown, exact=True).click()
         page.keyboard.press("Escape")
-        tag(box, method).wait_for()
+        tag(box, shown).wait_for()
+
+
+def xai_core_title(method: str) -> str:
+    import xai_core
+
+    return xai_core.methods.get(method).title or method
 
 
 def tag(multiselect: Locator, option: str) -> Locator:
@@ -194,8 +210,10 @@ def compute_maps(page: Page, methods: Sequence[str]) -> None:
     """
     choose_methods(page, methods)
     form = page.get_by_test_id("stForm")
-    for method in methods:
-        form.get_by_test_id("stExpander").get_by_text(f"{method} settings", exact=True).first.wait_for()
+    if len(methods) > 1:  # one settings tab per method, named by its title
+        for method in methods:
+            form.get_by_role("tab", name=xai_core_title(method), exact=True).wait_for()
+    wait_for_run(page)
     form.get_by_role("button", name="Compute maps").click()
     for method in methods:
         overlay(page, method).wait_for(timeout=COMPUTE_MS)

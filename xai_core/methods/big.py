@@ -17,6 +17,7 @@ Deviations from zifanw/boundary, each for a reason:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from torch import Tensor
@@ -33,6 +34,7 @@ STEPS = IntParam("steps", 50, "path nodes of the integral from the boundary poin
 @register
 class BoundaryIntegratedGradients(Method):
     name = "big"
+    title = "Boundary-based Integrated Gradients (BIG)"
     records = ("completeness", "path")
     family = "integrated"
     paper = "Wang, Fredrikson, Datta. Robust Models Are More Interpretable Because Attributions Look Normal. ICML 2022"
@@ -40,6 +42,11 @@ class BoundaryIntegratedGradients(Method):
     summary = "Integrated Gradients from the closest adversarial example (found by PGD) to the image."
     reduction = "sum"
     params = (epsilons_param(), NORM, PGD_STEPS, STEPS, rule_param("riemann_trapezoid"))
+
+    @classmethod
+    def passes(cls, params: Mapping[str, Any]) -> int:
+        """Forward+backward passes per image (the app's time estimate and fair-use cap)."""
+        return len(parse_epsilons(params["epsilons"])) * int(params["pgd_steps"]) + int(params["steps"])
 
     def compute(self, inputs: Tensor, ctx: Context, **params: Any) -> Tensor:
         scores_at(ctx.model, inputs, ctx.target)  # validates the target before the search

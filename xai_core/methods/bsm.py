@@ -9,6 +9,7 @@ deviations from the reference code).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from torch import Tensor
@@ -22,12 +23,18 @@ from xai_core.registry import register
 @register
 class BoundarySaliencyMap(Method):
     name = "bsm"
+    title = "Boundary-based Saliency Map (BSM)"
     family = "integrated"
     paper = "Wang, Fredrikson, Datta. Robust Models Are More Interpretable Because Attributions Look Normal. ICML 2022"
     url = "https://arxiv.org/abs/2103.11257"
     summary = "Gradient of the class score at the closest adversarial example (the boundary's normal)."
     reduction = "max_abs"  # shown as a saliency map
     params = (epsilons_param(), NORM, PGD_STEPS)
+
+    @classmethod
+    def passes(cls, params: Mapping[str, Any]) -> int:
+        """Forward+backward passes per image (the app's time estimate and fair-use cap)."""
+        return len(parse_epsilons(params["epsilons"])) * int(params["pgd_steps"]) + 1
 
     def compute(self, inputs: Tensor, ctx: Context, **params: Any) -> Tensor:
         f_input, _ = scores_at(ctx.model, inputs, ctx.target)

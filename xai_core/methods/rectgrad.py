@@ -15,6 +15,7 @@ from xai_core.registry import register
 @register
 class RectGrad(Method):
     name = "rectgrad"
+    title = "Rectified Gradient (RectGrad)"
     family = "vanilla"
     paper = (
         "Kim, Seo, Jeong, Kim, Yoon. Why are Saliency Maps Noisy? Cause of and Solution to Noisy Saliency Maps. 2019"
