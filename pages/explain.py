@@ -64,7 +64,7 @@ with predictions:
     st.markdown("**Top-5 predictions**")
     predictions_table(subject.prepared.top_k)
 with settings:
-    chosen = method_settings.pick(SCOPE, DEFAULT_METHODS)
+    chosen = method_settings.pick(SCOPE, DEFAULT_METHODS, describe=runner.labels(subject))
     with st.form(state.EXPLAIN_FORM, border=False):
         target = st.selectbox(
             "Target class (type to search)", range(len(subject.labels)), index=subject.predicted,

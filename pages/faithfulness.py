@@ -96,7 +96,7 @@ target = subject.predicted
 picture, settings = st.columns([1, 3], gap="medium")
 page.picture(subject, picture, f"{subject.image.name}: explaining class {subject.label(target)}")
 with settings:
-    chosen = method_settings.pick(SCOPE, DEFAULT_METHODS)
+    chosen = method_settings.pick(SCOPE, DEFAULT_METHODS, describe=runner.labels(subject))
     with st.form(state.FAITH_FORM):
         s = curve_settings()
         with st.container(height=300):

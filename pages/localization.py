@@ -31,7 +31,7 @@ with settings:
         found = [typed] if typed[2] > typed[0] and typed[3] > typed[1] else []
         if not found:
             st.error("The box needs x1 > x0 and y1 > y0.")
-    chosen = method_settings.pick(SCOPE, DEFAULT_METHODS)
+    chosen = method_settings.pick(SCOPE, DEFAULT_METHODS, describe=runner.labels(subject))
     with st.form(state.LOC_FORM):
         with st.container(height=300):
             specs = method_settings.form(SCOPE, chosen, layers=model.cam_layers(), bound=fair.bound)

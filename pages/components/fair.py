@@ -79,3 +79,10 @@ def timer() -> PassTimer:
 def estimate(model_name: str, request: xai_core.Request) -> float | None:
     """Expected seconds for ``request`` on ``model_name`` on this server, or None before any measurement."""
     return _TIMER.estimate(model_name, xai_core.jobs.passes(request))
+
+
+def calibrate(model_name: str, model: Any, image: Any) -> None:
+    """Seed the per-pass time of a model with a cheap probe (three forward+backward passes of one image), once per
+    model per process, so the picker can show expected times before anything was computed; finished maps refine it."""
+    if _TIMER.per_pass(model_name) is None:
+        _TIMER.seed(model_name, xai_core.jobs.probe_seconds_per_pass(model, model.preprocess(image.image)))

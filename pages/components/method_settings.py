@@ -26,6 +26,7 @@ import streamlit as st
 import xai_core
 from pages.components import state, widgets
 from pages.components.compute import Failure
+from pages.components.runner import duration
 from xai_core import noise
 
 NO_NOISE = "none"
@@ -54,6 +55,23 @@ def title(method: str) -> str:
     """``Integrated Gradients (integrated_gradients)``: the human name next to the id."""
     meta = catalog().get(method)
     return method if meta is None or meta["title"] == method else f"{meta['title']} ({method})"
+
+
+SLOW_SECONDS = 5.0  # a method expected to take longer than this on this server is marked in the pickers
+
+
+def timed(estimate: Callable[[xai_core.Request], float | None]) -> Callable[[str], str]:
+    """A picker label: ``title`` plus the expected time at the method's defaults when it is slow on this server,
+    ``Guided Integrated Gradients (guided_ig) · slow: ~22 s`` (``estimate``: seconds of a request, or None)."""
+    expected = {m: estimate(xai_core.Request.create(m)) for m in catalog()}
+
+    def label(method: str) -> str:
+        seconds = expected.get(method)
+        if seconds is None or seconds < SLOW_SECONDS:
+            return title(method)
+        return f"{title(method)} · slow: ~{duration(seconds)}"
+
+    return label
 
 
 def light(spec: Mapping[str, Any]) -> Any:

@@ -76,6 +76,14 @@ class Progress:
         self.box.empty()
 
 
+def labels(subject: Any) -> Callable[[str], str]:
+    """Method labels for a picker with the expected time of the slow ones on this server (a probe seeds it)."""
+    from pages.components import method_settings  # it imports this module for ``duration``
+
+    fair.calibrate(subject.model_name, subject.model, subject.image)
+    return method_settings.timed(lambda request: fair.estimate(subject.model_name, request))
+
+
 def expected(model_name: str, request: xai_core.Request) -> str:
     """``Integrated Gradients: about 7.8 s`` style label of a request with its estimate on this server."""
     seconds = fair.estimate(model_name, request)
