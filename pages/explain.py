@@ -17,7 +17,7 @@ from pages.components import compute, fair, method_settings, overlays, page, run
 
 SCOPE = "explain"
 DEFAULT_METHODS = ("saliency", "grad_cam")
-FORM_HEIGHT = 330  # px: the form scrolls inside this box instead of pushing the maps down
+FORM_HEIGHT = 250  # px: the form scrolls inside this box instead of pushing the maps down
 SEND_TO = {  # scope -> (page title, page file)
     "faith": ("Faithfulness", "pages/faithfulness.py"),
     "loc": ("Localization", "pages/localization.py"),
@@ -74,7 +74,7 @@ with settings:
         with st.container(height=FORM_HEIGHT, border=True):
             requests = method_settings.form(SCOPE, chosen, layers=subject.model.cam_layers(), bound=fair.bound)
         submitted = st.form_submit_button("Compute maps", type="primary", key=state.EXPLAIN_SUBMIT)
-urlstate.publish(requests)
+urlstate.publish(SCOPE, requests)
 if note := urlstate.upload_note():
     st.caption(note)
 runner.stopped_note()

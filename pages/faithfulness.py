@@ -102,7 +102,7 @@ with settings:
         with st.container(height=300):
             specs = method_settings.form(SCOPE, chosen, layers=subject.model.cam_layers(), bound=fair.bound)
         submitted = st.form_submit_button("Compute curves", type="primary", key=state.FAITH_SUBMIT)
-urlstate.publish(specs)
+urlstate.publish(SCOPE, specs)
 runner.stopped_note()
 slot = st.empty()
 if submitted and not chosen:

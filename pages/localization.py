@@ -36,7 +36,7 @@ with settings:
         with st.container(height=300):
             specs = method_settings.form(SCOPE, chosen, layers=model.cam_layers(), bound=fair.bound)
         submitted = st.form_submit_button("Compute maps", type="primary", key=state.LOC_SUBMIT)
-urlstate.publish(specs)
+urlstate.publish(SCOPE, specs)
 with picture:
     shown = boxes.draw(subject.prepared.display, found, boxes.TRUTH)
     if from_file:

@@ -75,7 +75,7 @@ with settings:
         )  # fmt: skip
         request = method_settings.one(SCOPE, method, bound=fair.bound)
         submitted = st.form_submit_button("Walk the path", type="primary", key=state.PATH_SUBMIT)
-urlstate.publish([request])
+urlstate.publish(SCOPE, [request])
 runner.stopped_note()
 if submitted:
     found = runner.maps(subject, [request], int(target))[0]

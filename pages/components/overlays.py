@@ -36,7 +36,13 @@ class Display:
 
 
 def controls() -> Display:
-    """Colour map, opacity, clipping, signed/absolute, shared scale: widgets outside the form, so no recompute."""
+    """Colour map, opacity, clipping, signed/absolute, shared scale: widgets outside the form, so no recompute; in a
+    collapsed expander, so the maps start on the first screen of a 1280x720 display."""
+    with st.expander("Display: colour map, opacity, clipping, sign, shared scale, comparison", icon=":material/tune:"):
+        return _controls()
+
+
+def _controls() -> Display:
     c1, c2, c3, c4 = st.columns([1.2, 1.2, 1.2, 1.4])
     cmap = c1.selectbox(
         "Colour map",

@@ -9,7 +9,7 @@ in ``STORE`` so that they survive page switches (``widgets.keep``).
 from __future__ import annotations
 
 STORE = "settings.store"  # dict: widget key -> last value of every kept setting widget (survives page switches)
-URL_APPLIED = "settings.url"  # the query string already applied to STORE this session (applied once per change)
+URL_APPLIED = "settings.url"  # set of (query parameter, scope) this session has read from the address bar (once each)
 RUN = "run.current"  # runner.Run of the computation in progress (for the Stop button), or None
 RUN_STOPPED = "run.stopped"  # message of the last stopped run, or None
 RUN_STOP = "run.stop"  # the Stop button

@@ -1,10 +1,16 @@
 """The view in the address bar: a reload or a shared link restores the model, the sample image, the methods and
 every setting of the page's form.
 
-Query parameters: ``model`` (a model id), ``img`` (a bundled sample id; an uploaded image cannot be in a link, and
-the page says so) and ``m``, the page form's requests as compact JSON: a list of ``{"m": method, "p": {parameters
-that differ from the defaults}, "n": [noise mode, samples, sigma, seed], "l": layer}`` with empty fields left out,
-e.g. ``m=[{"m":"saliency"},{"m":"integrated_gradients","p":{"steps":64},"n":["smoothgrad",25,0.15,0]}]``.
+Query parameters: ``s`` (the page's form scope), ``model`` (a model id), ``img`` (a bundled sample id; an uploaded
+image cannot be in a link, and the page says so) and ``m``, the page form's requests as compact JSON: a list of
+``{"m": method, "p": {parameters that differ from the defaults}, "n": [noise mode, samples, sigma, seed], "l":
+layer}`` with empty fields left out, e.g.
+``m=[{"m":"saliency"},{"m":"integrated_gradients","p":{"steps":64},"n":["smoothgrad",25,0.15,0]}]``.
+
+A link is read once per browser session (a reload or a pasted link starts a new session): on the session's first
+run for ``model`` and ``img``, on the first run of each page for ``m`` when ``s`` (the scope that wrote it) is that
+page's. After that the address bar only follows the session; reading it again would race the browser, which sends
+the previous address with a rerun that overtakes the update.
 
 Everything from a link is validated on the way in (ids against the registries, requests by ``Request.create``); a
 bad link gets a message naming what was wrong, shown as plain text, and the page keeps its defaults.
@@ -71,14 +77,13 @@ def decode(text: str) -> list[xai_core.Request]:
     return out
 
 
-def _changed(name: str) -> str | None:
-    """The query parameter's value when it differs from what this session last applied or wrote, else None."""
-    value = st.query_params.get(name)
-    applied: dict[str, str] = st.session_state.setdefault(state.URL_APPLIED, {})
-    if value is None or applied.get(name) == value:
+def _first(name: str, scope: str = "") -> str | None:
+    """The query parameter on the first call for ``(name, scope)`` in this session, else None."""
+    done: set[tuple[str, str]] = st.session_state.setdefault(state.URL_APPLIED, set())
+    if (name, scope) in done:
         return None
-    applied[name] = value
-    return value
+    done.add((name, scope))
+    return st.query_params.get(name)
 
 
 def _fail(what: str, detail: str) -> None:
@@ -88,13 +93,13 @@ def _fail(what: str, detail: str) -> None:
 
 def apply() -> None:
     """Before the sidebar runs: take ``model`` and ``img`` from a new or changed link into the pickers."""
-    model = _changed("model")
+    model = _first("model")
     if model is not None:
         if model in xai_core.available_models():
             widgets.put({state.MODEL_NAME: model})
         else:
             _fail("The link names a model this server does not have; using the sidebar's.", model)
-    sample = _changed("img")
+    sample = _first("img")
     if sample is not None:
         if sample in xai_core.sample_images():
             widgets.put({state.SAMPLE_ID: sample})
@@ -104,8 +109,8 @@ def apply() -> None:
 
 def restore(scope: str, *, multiple: bool = True) -> None:
     """At the top of a page, before its form: a new or changed ``m`` in the link becomes the form's settings."""
-    text = _changed("m")
-    if text is not None:
+    text = _first("m", scope)
+    if text is not None and st.query_params.get("s", scope) == scope:
         try:
             found = decode(text)
         except ValueError as exc:  # ParameterError included: it names the parameter, the range and the value
@@ -115,17 +120,16 @@ def restore(scope: str, *, multiple: bool = True) -> None:
                 method_settings.send(scope, found if multiple else found[:1], multiple=multiple)
 
 
-def publish(requests: Sequence[xai_core.Request | Any]) -> None:
+def publish(scope: str, requests: Sequence[xai_core.Request | Any]) -> None:
     """Write the model, the sample and the form's valid requests into the address bar (a reload restores them)."""
-    values = {"model": str(st.session_state.get(state.MODEL_NAME) or "")}
+    _first("m", scope)  # this page's link (if any) was read already, or there was none to read
+    values = {"model": str(st.session_state.get(state.MODEL_NAME) or ""), "s": scope}
     origin = st.session_state.get(state.IMAGE_ORIGIN)
     if origin is not None and origin[0] == "sample":
         values["img"] = origin[1]
     valid = [r for r in requests if isinstance(r, xai_core.Request)]
     if valid:
         values["m"] = encode(valid)
-    applied: dict[str, str] = st.session_state.setdefault(state.URL_APPLIED, {})
-    applied.update(values)
     for name in ("img", "m"):
         if name not in values and name in st.query_params:
             del st.query_params[name]

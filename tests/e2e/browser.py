@@ -309,3 +309,45 @@ def screenshot(page: Page, path: Path, *, full_page: bool = False) -> Path:
     finally:
         page.set_viewport_size(size)
     return path
+
+
+def form_number(page: Page, label_text: str) -> Locator:
+    """The number input labelled ``label_text`` in the main area's visible form tab."""
+    return page.get_by_test_id("stMain").get_by_test_id("stNumberInput").filter(has_text=label_text).locator("input")
+
+
+def set_number(page: Page, label_text: str, value: float) -> None:
+    """Type ``value`` into a number input and commit it with Tab (Enter would submit its form)."""
+    field = form_number(page, label_text).first
+    field.fill(str(value))
+    field.press("Tab")
+
+
+def computed_font_px(locator: Locator) -> float:
+    """The computed font size of the first element of ``locator``, in CSS pixels (``zoom`` included)."""
+    return float(
+        locator.first.evaluate(
+            """el => { let z = 1; for (let e = el; e; e = e.parentElement) {
+                const v = parseFloat(getComputedStyle(e).zoom || '1'); if (!isNaN(v)) z *= v; }
+              return parseFloat(getComputedStyle(el).fontSize) * z; }"""
+        )
+    )
+
+
+def send_back_message(url: str, **fields: Any) -> None:
+    """Open a websocket to the app as a browser would and send one BackMsg (e.g. ``clear_cache=True``)."""
+    import asyncio
+
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from tornado.websocket import websocket_connect
+
+    message = BackMsg(**fields)
+
+    async def send() -> None:
+        ws_url = url.replace("http://", "ws://") + "_stcore/stream"
+        connection = await websocket_connect(ws_url, subprotocols=["streamlit"])
+        await connection.write_message(message.SerializeToString(), binary=True)
+        await asyncio.sleep(1.0)  # let the server handle it before the socket closes
+        connection.close()
+
+    asyncio.run(send())
