@@ -176,6 +176,9 @@ def test_axioms_for_saliency_show_a_table(calls: list[tuple[str, dict[str, Any]]
     completeness = table.set_index("axiom").loc["completeness"]
     assert completeness["result"].endswith("fail")  # the plain gradient does not add up to f(x) - f(0)
     assert table.set_index("axiom").loc["dummy sensitivity", "result"].endswith("pass")
+    invariance = table.set_index("axiom").loc["implementation invariance"]  # float32 noise was 1.3e-2 here
+    assert invariance["result"] == "pass" and "float64" in invariance["detail"] and invariance["value"] < 1e-6
+    assert len(table) == 5 and any("float64 copy" in c.value for c in at.caption)  # every row, and why
 
 
 def test_fragility_with_tiny_settings(calls: list[tuple[str, dict[str, Any]]]) -> None:

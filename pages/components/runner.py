@@ -84,10 +84,16 @@ def labels(subject: Any) -> Callable[[str], str]:
     return method_settings.timed(lambda request: fair.estimate(subject.model_name, request))
 
 
+def human(request: xai_core.Request) -> str:
+    """``Integrated Gradients + SmoothGrad (25 x 0.15)``: the method's title and the noise setting."""
+    name = xai_core.methods.get(request.method).title or request.method
+    return name if request.noise is None else f"{name} + {request.noise.title}"
+
+
 def expected(model_name: str, request: xai_core.Request) -> str:
-    """``Integrated Gradients: about 7.8 s`` style label of a request with its estimate on this server."""
+    """``Integrated Gradients (expected 7.8 s)``: a request's label with its estimate on this server."""
     seconds = fair.estimate(model_name, request)
-    return request.title if seconds is None else f"{request.title} (expected {duration(seconds)})"
+    return human(request) if seconds is None else f"{human(request)} (expected {duration(seconds)})"
 
 
 def maps(

@@ -235,10 +235,11 @@ def explain(
     compute_maps(page, methods)
 
 
-def open_page(page: Page, title: str) -> None:
-    """Switch pages through the sidebar's navigation (a new URL would start a new session without the upload)."""
+def open_page(page: Page, title: str, heading: str | None = None) -> None:
+    """Switch pages through the sidebar's navigation (a new URL would start a new session without the upload);
+    wait for the page's ``heading`` (its navigation title by default)."""
     page.get_by_test_id("stSidebarNav").get_by_role("link", name=title).click()
-    page.get_by_test_id("stHeading").filter(has_text=title).first.wait_for(timeout=MODEL_MS)
+    page.get_by_test_id("stHeading").filter(has_text=heading or title).first.wait_for(timeout=MODEL_MS)
 
 
 # The main area's st.image elements, optionally only those captioned with one of ``names`` (null: all).
@@ -336,18 +337,9 @@ def computed_font_px(locator: Locator) -> float:
 
 def send_back_message(url: str, **fields: Any) -> None:
     """Open a websocket to the app as a browser would and send one BackMsg (e.g. ``clear_cache=True``)."""
-    import asyncio
-
     from streamlit.proto.BackMsg_pb2 import BackMsg
-    from tornado.websocket import websocket_connect
+    from websockets.sync.client import connect
 
-    message = BackMsg(**fields)
-
-    async def send() -> None:
-        ws_url = url.replace("http://", "ws://") + "_stcore/stream"
-        connection = await websocket_connect(ws_url, subprotocols=["streamlit"])
-        await connection.write_message(message.SerializeToString(), binary=True)
-        await asyncio.sleep(1.0)  # let the server handle it before the socket closes
-        connection.close()
-
-    asyncio.run(send())
+    with connect(url.replace("http://", "ws://") + "_stcore/stream", subprotocols=["streamlit"]) as socket:
+        socket.send(BackMsg(**fields).SerializeToString())
+        time.sleep(2.0)  # let the server handle it before the socket closes

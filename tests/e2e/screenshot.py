@@ -79,7 +79,7 @@ def axioms(page: Any) -> None:
 
 
 def learn(page: Any) -> None:
-    open_page(page, "Learn (classroom mode)")
+    open_page(page, "Learn (classroom mode)", "Learn: gradient-based attribution")
     page.get_by_role("button", name=f"Run on {SAMPLE}").first.click()
     page.get_by_test_id("stImageCaption").filter(has_text="class").first.wait_for(timeout=COMPUTE_MS)
 

@@ -100,7 +100,8 @@ def test_stop_stops_a_long_computation_and_the_server_is_free_again(
     compute(page)
     stop = page.get_by_role("button", name="Stop")
     stop.wait_for(timeout=COMPUTE_MS)
-    page.get_by_text("Integrated Gradients").filter(has_text="left").first.wait_for(timeout=COMPUTE_MS)  # an ETA
+    status = page.get_by_test_id("stCaptionContainer").filter(has_text="Integrated Gradients (expected")
+    status.filter(has_text="left").first.wait_for(timeout=COMPUTE_MS)  # per-step progress with the time left
     screenshot(page, artifacts / "frame-running.png")
     clicked = time.perf_counter()
     stop.click()
@@ -119,7 +120,7 @@ def test_presentation_mode_fonts_as_the_browser_computes_them(context: Any, app_
     page = context.new_page()
     page.set_viewport_size(SMALL)
     open_app(page, app_server.url)
-    open_page(page, "Learn (classroom mode)")
+    open_page(page, "Learn (classroom mode)", "Learn: gradient-based attribution")
     main = page.get_by_test_id("stMain")
     before = computed_font_px(main.get_by_test_id("stSelectbox").locator("[data-baseweb=select] div"))
     sidebar(page).get_by_text("Presentation mode", exact=True).click()
