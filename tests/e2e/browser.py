@@ -196,6 +196,7 @@ def open_app(page: Page, url: str, *, sample: str | None = None, photo: Path | N
     """Open the app and wait for its first run; then choose the bundled ``sample`` or upload ``photo``."""
     page.goto(url, wait_until="networkidle")
     wait_for_app(page)
+    wait_for_run(page)  # the first run also loads the model and times a probe: pickers answer after it
     if sample is not None:
         select_option(page, sidebar(page), "Sample image", sample)
         page.get_by_text(f"{sample}, as the model sees it").wait_for(timeout=MODEL_MS)

@@ -83,7 +83,8 @@ def test_a_shared_link_restores_the_view_and_a_bad_one_gets_a_message(page: Any,
     page.get_by_text("astronaut, as the model sees it").wait_for(timeout=MODEL_MS)
     wait_for_run(page)
     tab(page, "Vanilla gradient")
-    assert form_number(page, "samples").first.input_value() == "3"
+    samples = [field.input_value() for field in form_number(page, "samples").all()]  # one per method's tab
+    assert samples == ["25", "3"], samples  # grad_cam without noise (its default), saliency from the link
     payload = urllib.parse.quote('[{"m":"<img src=x onerror=alert(1)>"}]')
     page.goto(f"{app_server.url}?m={payload}", wait_until="networkidle")
     page.get_by_text("The link's method settings could not be used").wait_for(timeout=MODEL_MS)
