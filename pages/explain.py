@@ -17,7 +17,7 @@ from pages.components import compute, fair, method_settings, overlays, page, run
 
 SCOPE = "explain"
 DEFAULT_METHODS = ("saliency", "grad_cam")
-FORM_HEIGHT = 250  # px: the form scrolls inside this box instead of pushing the maps down
+FORM_BOX = "explain-form-box"  # the form scrolls inside this box (30% of the screen's height: presentation.FRAME_CSS)
 SEND_TO = {  # scope -> (page title, page file)
     "faith": ("Faithfulness", "pages/faithfulness.py"),
     "loc": ("Localization", "pages/localization.py"),
@@ -71,7 +71,7 @@ with settings:
             format_func=subject.label, key=state.target_key(subject.model_name, subject.image.sha256),
             help="The class whose score is explained; the predicted class by default.",
         )  # fmt: skip
-        with st.container(height=FORM_HEIGHT, border=True):
+        with st.container(border=True, key=FORM_BOX):
             requests = method_settings.form(SCOPE, chosen, layers=subject.model.cam_layers(), bound=fair.bound)
         submitted = st.form_submit_button("Compute maps", type="primary", key=state.EXPLAIN_SUBMIT)
 urlstate.publish(SCOPE, requests)

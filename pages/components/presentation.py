@@ -33,6 +33,7 @@ CSS = f"""
 .katex {{ font-size: 1.45em; }}
 [data-testid="stMetricValue"] {{ font-size: 2.6rem; }}
 [data-testid="stTab"] p {{ font-size: {LABEL_PX}px !important; }}
+.st-key-explain-form-box {{ max-height: 30vh; overflow-y: auto; }}
 </style>
 """
 
@@ -59,8 +60,10 @@ def toggle() -> bool:
     )
 
 
-# Always: Streamlit's 6rem of empty space above every page's title is what pushed the maps off a 1280x720 screen.
-FRAME_CSS = "<style>[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }</style>"
+# Always: Streamlit's 6rem of empty space above every page's title, and a settings form growing with each method
+# (3,700 px with six open), pushed the maps off a 1280x720 screen. The form box scrolls within 30% of the height.
+FORM_BOX_CSS = ".st-key-explain-form-box { max-height: 30vh; overflow-y: auto; }"
+FRAME_CSS = f"<style>[data-testid='stMainBlockContainer'] {{ padding-top: 2.5rem; }} {FORM_BOX_CSS}</style>"
 
 
 def apply() -> None:
