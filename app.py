@@ -2,7 +2,10 @@
 
 Run with ``streamlit run serve.py`` (``make run``: this script plus the study server's sign-in page and headers) or
 ``streamlit run app.py``. The sidebar (model and image pickers) is rendered here so that its choices survive page
-switches; each page reads them from session state (keys in ``pages/components/state.py``).
+switches; each page reads them from session state (keys in ``pages/components/state.py``). This file is the app's
+only error boundary: a page raises, the user reads a message with an error id, the log gets the traceback. Logging
+is configured here once per process (level ``XAI_LOG_LEVEL``); the server refuses clients' clear-cache messages
+(``cache_guard``); a shared link's settings are applied before the pages run (``urlstate``).
 
 Who sees what: a participant's link (``?study=``) shows the study alone; with ``$XAI_STUDY_ONLY=1`` (a
 participant-facing server) every visitor who is not a signed-in study admin sees only the study page, so removing
@@ -11,11 +14,26 @@ participant-facing server) every visitor who is not a signed-in study admin sees
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import streamlit as st
 
-from pages.components import incident, sidebar, study_access
+import xai_core
+from pages.components import cache_guard, incident, presentation, sidebar, study_access, urlstate
+
+
+def configure_logging() -> None:
+    """One stderr handler for the app's and the engine's loggers, once per process (reruns do not add more)."""
+    root = logging.getLogger()
+    if any(getattr(h, "saliency_studio", False) for h in root.handlers):
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.saliency_studio = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    for name in ("saliency_studio", "xai_core", "pages"):
+        logging.getLogger(name).setLevel(xai_core.settings.log_level())
 
 
 def page(path: str, title: str, icon: str, section: str, *, default: bool = False) -> st.Page:
@@ -57,6 +75,8 @@ def studio_pages() -> dict[str, list[st.Page]]:
     }
 
 
+configure_logging()
+cache_guard.install()
 # An emoji icon becomes a data: URL; a ":material/...:" one is fetched from fonts.gstatic.com by every browser.
 st.set_page_config(page_title="Saliency Studio", page_icon="🔍", layout="wide")
 
@@ -70,6 +90,8 @@ else:
     navigation = st.navigation(studio_pages())
 try:
     if not participant:
+        urlstate.apply()
+        presentation.apply()
         sidebar.render()
         study_access.sign_in_box()
     elif study_access.study_only() and not study_access.participant_link_open():

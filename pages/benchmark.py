@@ -17,10 +17,18 @@ import streamlit as st
 import xai_core
 from pages.components import sidebar
 from xai_core import metrics, viz
-from xai_core.evaluation import inputs, plots, read_file, read_rows, run, summarize, views
-from xai_core.evaluation.modelspec import ModelSpec
-from xai_core.evaluation.runner import Evaluation
-from xai_core.evaluation.spec import read_spec
+from xai_core.evaluation import (
+    Evaluation,
+    ModelSpec,
+    inputs,
+    plots,
+    read_file,
+    read_rows,
+    read_spec,
+    run,
+    summarize,
+    views,
+)
 
 log = logging.getLogger(__name__)
 SOURCE, FOLDER, OPEN, UPLOAD = "bench.source", "bench.folder", "bench.open", "bench.upload"

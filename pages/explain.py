@@ -1,77 +1,28 @@
 """Explain page: the model's top predictions for the chosen image and saliency maps of several methods side by side.
 
-Method hyperparameters sit in an ``st.form`` (nothing recomputes while they are edited); the display controls sit
-outside it and only re-colour the cached maps.
+Method settings sit in an ``st.form`` (nothing recomputes while they are edited), one tab per method, in a box of
+fixed height beside the image so the maps are on screen after Compute; the display controls sit outside it and
+only re-colour the cached maps. The address bar carries the view (``urlstate``); "Send to" carries the explained
+requests, post-processing included, to an Evaluate page.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
-from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-import xai_core
-from pages.components import compute, overlays, param_form, sidebar, state
-from xai_core import noise
+from pages.components import compute, fair, method_settings, overlays, page, runner, state, urlstate
 
-log = logging.getLogger(__name__)
-
+SCOPE = "explain"
 DEFAULT_METHODS = ("saliency", "grad_cam")
-NO_POSTPROCESS = "none"
-POSTPROCESS_SCHEMA = [p.describe() for p in noise.PARAMS]
-
-
-def method_settings(meta: dict[str, Any]) -> xai_core.Request | compute.Failure:
-    """One expander per method: its schema's widgets plus the SmoothGrad/VarGrad choice and parameters.
-
-    Returns the validated request, or a ``Failure`` naming the bad setting (shown in the method's place)."""
-    name = meta["name"]
-    with st.expander(f"**{name}** settings"):
-        st.caption(f"{meta['summary']} [{meta['paper']}]({meta['url']})" if meta.get("url") else meta["summary"])
-        params = param_form.render(meta["params"], lambda p: state.param_key(name, p))
-        if not meta["params"]:
-            st.caption("This method has no hyperparameters.")
-        post = st.selectbox(
-            "Post-processing",
-            [NO_POSTPROCESS, *noise.MODES],
-            format_func=lambda mode: noise.TITLES.get(mode, mode),
-            key=state.postprocess_key(name),
-            help="SmoothGrad averages the map over noisy copies of the image, SmoothGrad² averages its square, "
-            "VarGrad takes its variance.",
-        )
-        post_params = param_form.render(
-            POSTPROCESS_SCHEMA, lambda p: state.postprocess_param_key(name, p), columns=len(POSTPROCESS_SCHEMA)
-        )
-    try:
-        smoothing = None if post == NO_POSTPROCESS else noise.Noise(post, **post_params)
-        return xai_core.Request.create(name, params, noise=smoothing)
-    except xai_core.ParameterError as exc:
-        return compute.Failure(name, str(exc))
-
-
-def run_methods(
-    name: str, model: Any, image: Any, target: int, requests: Sequence[xai_core.Request | compute.Failure]
-) -> compute.ExplainRun:
-    """Compute every map (cached); a failing method becomes a ``Failure`` and the others still run."""
-    bar = st.progress(0.0)
-    items: list[compute.MapResult | compute.Failure] = []
-    for i, request in enumerate(requests):
-        if isinstance(request, compute.Failure):
-            items.append(request)
-            continue
-        bar.progress(i / len(requests), text=f"Computing {request.method} ({i + 1}/{len(requests)})…")
-        try:
-            items.append(compute.compute_map(name, model, image, request, target))
-        except xai_core.ParameterError as exc:
-            items.append(compute.Failure(request.method, str(exc)))
-        except Exception as exc:
-            log.exception("method %s failed", request.method)
-            items.append(compute.Failure(request.method, f"{request.method} failed: {exc}"))
-    bar.empty()
-    return compute.ExplainRun(name, image.sha256, target, items)
+FORM_BOX = "explain-form-box"  # the form scrolls inside this box (30% of the screen's height: presentation.FRAME_CSS)
+SEND_TO = {  # scope -> (page title, page file)
+    "faith": ("Faithfulness", "pages/faithfulness.py"),
+    "loc": ("Localization", "pages/localization.py"),
+    "axioms.check": ("Axioms & robustness", "pages/axioms.py"),
+}
 
 
 def predictions_table(top_k: Sequence[tuple[int, str, float]]) -> None:
@@ -90,63 +41,56 @@ def predictions_table(top_k: Sequence[tuple[int, str, float]]) -> None:
     )
 
 
-def main() -> None:
-    st.title("Explain a prediction")
-    name, model = sidebar.current_model()
-    image = st.session_state.get(state.IMAGE)
-    if model is None:
-        st.info("Choose a model that loads (see the message in the sidebar).")
+def send(run: compute.ExplainRun) -> None:
+    """Send the explained requests (exactly, noise included) to an Evaluate page's form and open it."""
+    requests = [item.request for item in run.items if isinstance(item, compute.MapResult)]
+    if not requests:
         return
-    if image is None:
-        st.info("Choose a sample image or upload a valid image in the sidebar.")
-        return
-    prepared = compute.prepare(name, image.sha256, model, image.image)
-    labels = list(model.labels)
-    picture, predictions, settings = st.columns([1, 1.25, 1.75], gap="medium")
-    picture.image(prepared.display, caption=f"{image.name}, as the model sees it", width="stretch")
-    with predictions:
-        st.markdown("**Top-5 predictions**")
-        predictions_table(prepared.top_k)
-    with settings:
-        catalog = {m["name"]: m for m in xai_core.methods.describe()}
-        chosen = st.multiselect(
-            "Methods",
-            list(catalog),
-            default=[m for m in DEFAULT_METHODS if m in catalog],
-            key=state.EXPLAIN_METHODS,
-            help="Each method gets its own settings below.",
-        )
-        with st.form(state.EXPLAIN_FORM):
-            target = st.selectbox(
-                "Target class (type to search)",
-                range(len(labels)),
-                index=prepared.top_k[0][0],
-                format_func=lambda c: f"{c} · {labels[c]}",
-                key=state.target_key(name, image.sha256),
-                help="The class whose score is explained; the predicted class by default.",
-            )
-            requests = [method_settings(catalog[m]) for m in chosen]
-            submitted = st.form_submit_button("Compute maps", type="primary", key=state.EXPLAIN_SUBMIT)
-
-    header = st.empty()
-    if submitted:
-        if chosen:
-            st.session_state[state.EXPLAIN_RESULTS] = run_methods(name, model, image, int(target), requests)
-        else:
-            st.warning("Choose at least one method.")
-    run: compute.ExplainRun | None = st.session_state.get(state.EXPLAIN_RESULTS)
-    if run is None or (run.model_name, run.image_sha256) != (name, image.sha256):
-        header.subheader("Saliency maps")
-        st.caption("Choose methods and press **Compute maps**.")
-        return
-    header.subheader(f"Saliency maps for class {run.target} · {labels[run.target]}")
-    display = overlays.controls()
-    provenance = {"model": run.model_name, "image": image.name, "image_sha256": run.image_sha256}
-    overlays.grid(prepared.display, run.items, display, provenance)
+    where, button = st.columns([2, 1], vertical_alignment="bottom")
+    scope = where.selectbox(
+        "Evaluate these maps on", list(SEND_TO), format_func=lambda s: SEND_TO[s][0], key=state.EXPLAIN_SEND
+    )
+    if button.button("Send", key=state.EXPLAIN_SEND_BUTTON, icon=":material/send:", width="stretch"):
+        method_settings.send(scope, requests)
+        st.switch_page(SEND_TO[scope][1])
 
 
-try:
-    main()
-except Exception as exc:  # the page boundary: a message for the user, the traceback for the log
-    log.exception("explain page failed")
-    st.error(f"Something went wrong on this page: {exc}")
+subject = page.subject()
+urlstate.restore(SCOPE)
+st.title("Explain a prediction")
+picture, predictions, settings = st.columns([1, 1.1, 1.9], gap="medium")
+page.picture(subject, picture)
+with predictions:
+    st.markdown("**Top-5 predictions**")
+    predictions_table(subject.prepared.top_k)
+with settings:
+    chosen = method_settings.pick(SCOPE, DEFAULT_METHODS, describe=runner.labels(subject))
+    with st.form(state.EXPLAIN_FORM, border=False):
+        target = st.selectbox(
+            "Target class (type to search)", range(len(subject.labels)), index=subject.predicted,
+            format_func=subject.label, key=state.target_key(subject.model_name, subject.image.sha256),
+            help="The class whose score is explained; the predicted class by default.",
+        )  # fmt: skip
+        with st.container(border=True, key=FORM_BOX):
+            requests = method_settings.form(SCOPE, chosen, layers=subject.model.cam_layers(), bound=fair.bound)
+        submitted = st.form_submit_button("Compute maps", type="primary", key=state.EXPLAIN_SUBMIT)
+urlstate.publish(SCOPE, requests)
+if note := urlstate.upload_note():
+    st.caption(note)
+runner.stopped_note()
+if submitted and not chosen:
+    st.warning("Choose at least one method.")
+elif submitted:
+    items = runner.maps(subject, requests, int(target))
+    run = compute.ExplainRun(subject.model_name, subject.image.sha256, int(target), items)
+    st.session_state[state.EXPLAIN_RESULTS] = run
+run: compute.ExplainRun | None = st.session_state.get(state.EXPLAIN_RESULTS)
+if run is None or (run.model_name, run.image_sha256) != (subject.model_name, subject.image.sha256):
+    st.subheader("Saliency maps")
+    st.caption("Choose methods and press **Compute maps**.")
+    st.stop()
+st.subheader(f"Saliency maps for class {subject.label(run.target)}")
+display = overlays.controls()
+provenance = {"model": run.model_name, "image": subject.image.name, "image_sha256": run.image_sha256}
+overlays.grid(subject.prepared.display, run.items, display, provenance)
+send(run)

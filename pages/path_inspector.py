@@ -7,18 +7,14 @@ The page offers the methods that declare they record a path (``records`` in ``xa
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import streamlit as st
 
-import xai_core
-from pages.components import charts, compute, param_form, sidebar, state
+from pages.components import charts, compute, fair, method_settings, page, runner, state, urlstate
 from xai_core import viz
 
-log = logging.getLogger(__name__)
-
-DEFAULT_METHOD = "integrated_gradients"
+SCOPE = "path"
 RUNNING_TOTAL_NOTE = (
     "The bottom panel is f(path(α)) − f(x′), the change of f since the baseline: the running total an exact "
     "(complete) attribution would have reached by α. The method's per-node contributions are not recorded, so it is "
@@ -27,29 +23,15 @@ RUNNING_TOTAL_NOTE = (
 )
 
 
-def walk(name: str, model: Any, image: Any, spec: xai_core.Request, target: int) -> compute.MapResult | None:
-    bar = st.progress(0.0, text=f"Walking the path of {spec.method}…")
-    try:
-        return compute.compute_map(
-            name, model, image, spec, target, progress=lambda f: bar.progress(min(max(f, 0.0), 1.0))
-        )
-    except xai_core.ParameterError as exc:
-        st.error(str(exc))
-    except Exception as exc:
-        log.exception("path method %s failed", spec.method)
-        st.error(f"{spec.method} failed: {exc}")
-    finally:
-        bar.empty()
-    return None
-
-
 def show(display: Any, result: compute.MapResult, labels: list[str]) -> None:
-    st.subheader(f"{result.method} for class {result.target} · {labels[result.target]}")
+    st.subheader(f"{result.title} for class {result.target} · {labels[result.target]}")
     picture, chart = st.columns([1, 2.2], gap="medium")
     with picture:
         normalised = viz.normalize(result.map, signed=False, percentile=99.0)
-        st.image(viz.overlay(display, normalised, alpha=0.55, cmap="inferno"), caption=result.method, width="stretch")
-        st.caption(f"{result.runtime_ms:.0f} ms · " + ", ".join(f"{k}={v}" for k, v in result.params.items()))
+        st.image(viz.overlay(display, normalised, alpha=0.55, cmap="inferno"), caption=result.title, width="stretch")
+        when = "cached" if result.cached else "computed"
+        st.caption(f"{runner.duration(result.runtime_ms / 1000)} ({when}) · " + ", ".join(
+            f"{k}={v}" for k, v in result.params.items()))  # fmt: skip
         gap = result.completeness
         f_x = f_base = total = None
         if gap is not None:
@@ -75,56 +57,34 @@ def show(display: Any, result: compute.MapResult, labels: list[str]) -> None:
         st.caption(RUNNING_TOTAL_NOTE)
 
 
-def main() -> None:
-    st.title("Path inspector")
-    name, model = sidebar.current_model()
-    image = st.session_state.get(state.IMAGE)
-    if model is None or image is None:
-        st.info("Choose a model that loads and a valid image in the sidebar.")
-        return
-    prepared = compute.prepare(name, image.sha256, model, image.image)
-    labels = list(model.labels)
-    catalog = {m["name"]: m for m in xai_core.methods.describe() if "path" in m["records"]}
-    picture, settings = st.columns([1, 2.2], gap="medium")
-    picture.image(prepared.display, caption=f"{image.name}, as the model sees it", width="stretch")
-    with settings:
-        methods = list(catalog)
-        method = st.selectbox(
-            "Path method",
-            methods,
-            index=methods.index(DEFAULT_METHOD) if DEFAULT_METHOD in methods else 0,
-            key=state.PATH_METHOD,
-            help="Methods that integrate gradients along a path and record it.",
-        )
-        meta = catalog[method]
-        st.caption(f"{meta['summary']} [{meta['paper']}]({meta['url']})" if meta.get("url") else meta["summary"])
-        with st.form(state.PATH_FORM):
-            target = st.selectbox(
-                "Target class (type to search)",
-                range(len(labels)),
-                index=prepared.top_k[0][0],
-                format_func=lambda c: f"{c} · {labels[c]}",
-                key=state.path_target_key(name, image.sha256),
-            )
-            params = param_form.render(meta["params"], lambda p: state.method_param_key("path", method, p), columns=2)
-            submitted = st.form_submit_button("Walk the path", type="primary", key=state.PATH_SUBMIT)
-    if submitted:
-        try:
-            request = xai_core.Request.create(method, params)
-        except xai_core.ParameterError as exc:
-            st.error(str(exc))
-            request = None
-        result = None if request is None else walk(name, model, image, request, int(target))
-        st.session_state[state.PATH_RESULT] = None if result is None else (name, image.sha256, result)
-    stored = st.session_state.get(state.PATH_RESULT)
-    if stored is None or stored[:2] != (name, image.sha256):
-        st.caption("Choose a path method and press **Walk the path**.")
-        return
-    show(prepared.display, stored[2], labels)
-
-
-try:
-    main()
-except Exception as exc:  # the page boundary: a message for the user, the traceback for the log
-    log.exception("path inspector failed")
-    st.error(f"Something went wrong on this page: {exc}")
+subject = page.subject()
+urlstate.restore(SCOPE, multiple=False)
+st.title("Path inspector")
+path_methods = method_settings.simplest([m for m, d in method_settings.catalog().items() if "path" in d["records"]])
+picture, settings = st.columns([1, 2.2], gap="medium")
+page.picture(subject, picture)
+with settings:
+    method = method_settings.pick(
+        SCOPE, path_methods, multiple=False, options=path_methods, label="Path method",
+        help="Methods that integrate gradients along a path and record it.",
+    )[0]  # fmt: skip
+    with st.form(state.PATH_FORM):
+        target = st.selectbox(
+            "Target class (type to search)", range(len(subject.labels)), index=subject.predicted,
+            format_func=subject.label, key=state.path_target_key(subject.model_name, subject.image.sha256),
+        )  # fmt: skip
+        request = method_settings.one(SCOPE, method, bound=fair.bound)
+        submitted = st.form_submit_button("Walk the path", type="primary", key=state.PATH_SUBMIT)
+urlstate.publish(SCOPE, [request])
+runner.stopped_note()
+if submitted:
+    found = runner.maps(subject, [request], int(target))[0]
+    if isinstance(found, compute.Failure):
+        st.error(found.message)
+    st.session_state[state.PATH_RESULT] = (subject.model_name, subject.image.sha256, found)
+stored = st.session_state.get(state.PATH_RESULT)
+current = (subject.model_name, subject.image.sha256)
+if stored is None or stored[:2] != current or not isinstance(stored[2], compute.MapResult):
+    st.caption("Choose a path method and press **Walk the path**.")
+    st.stop()
+show(subject.prepared.display, stored[2], subject.labels)

@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 import xai_core
-from pages.components import method_form, safe_text, sidebar, state, study_access
+from pages.components import method_settings, safe_text, sidebar, state, study_access
 from xai_core import study
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ def new_study(db: study.Database, model_name: str, model: Any) -> None:
         uploads = st.file_uploader(
             "…and your own images", type=sidebar.UPLOAD_TYPES, accept_multiple_files=True, key=state.DESIGN_UPLOADS
         )
-        specs = method_form.specs("study", catalog, methods)
+        specs = method_settings.form("study", methods, with_noise=False)
         st.caption(f"Maps are computed with **{model_name}** (the sidebar's model) for each image's predicted class.")
         submitted = st.form_submit_button("Publish the study", type="primary", key=state.DESIGN_SUBMIT)
     if not submitted:

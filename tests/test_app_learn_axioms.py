@@ -17,8 +17,8 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import xai_core
-from pages.components import learn_content, rules_demo, saturation_demo, state
-from xai_core import checks
+from pages.components import method_map, rules_demo, state
+from xai_core import checks, metrics, noise, teaching
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +42,7 @@ def open_page(path: str) -> AppTest:
 
 def rule_grids(at: AppTest) -> dict[str, np.ndarray]:
     """The four output grids, after the two editors and the activation grid (page order: rules_demo.RULES)."""
-    frames = [d.value.to_numpy(dtype=float) for d in at.dataframe if d.key is None]
+    frames = [t.value.to_numpy(dtype=float) for t in at.table]  # HTML tables (presentation mode enlarges them)
     assert len(frames) == 1 + len(rules_demo.RULES)
     return dict(zip(rules_demo.RULES, frames[1:], strict=True))
 
@@ -74,7 +74,7 @@ def test_editing_a_cell_changes_the_output() -> None:
 
 
 def test_apply_rules_gives_the_figure_3_values() -> None:
-    out = rules_demo.apply_rules(rules_demo.FORWARD, rules_demo.SIGNAL, 50.0)
+    out = teaching.relu_rules(teaching.RELU_FORWARD, teaching.RELU_SIGNAL, 50.0)
     for rule, expected in EXPECTED.items():
         np.testing.assert_array_equal(out[rule], expected)
 
@@ -93,47 +93,55 @@ def test_ig_saturation_numbers() -> None:
     assert not at.exception
     assert [e.value for e in at.error] == ["riemann_trapezoid needs steps >= 2; got 1"]
 
-    result = saturation_demo.explain("ramp", 3.0, 64, "riemann_right")
+    result = teaching.saturation("ramp", 3.0, 64, "riemann_right")
     assert result.gradient == 0.0 and result.gradient_x_input == 0.0
     assert result.ig == pytest.approx(result.f_input - result.f_baseline, abs=0.02)
     assert (result.grad_norms[result.alphas * 3.0 > 1.0] == 0).all()  # zero gradient in the saturated region
-    assert saturation_demo.explain("tanh", 0.5, 32).gradient > 0.5  # not saturated yet
+    assert teaching.saturation("tanh", 0.5, 32).gradient > 0.5  # not saturated yet
 
 
-def test_presentation_toggle_survives_page_switches() -> None:
+def test_presentation_mode_is_for_the_whole_app_and_survives_page_switches() -> None:
     at = open_page(LEARN)
-    assert not any("<style>" in m.value for m in at.markdown)
+    assert not any("zoom" in m.value for m in at.markdown)  # presentation CSS: larger fonts, zoomed grids
     at.toggle(key=state.PRESENTATION_TOGGLE).set_value(True).run()
     assert at.session_state[state.PRESENTATION] is True
-    assert any("stSidebar" in m.value and "<style>" in m.value for m in at.markdown)
+    assert any("stSidebar" in m.value and "zoom" in m.value for m in at.markdown)
     at.switch_page(EXPLAIN).run()
+    assert any("zoom" in m.value for m in at.markdown)  # every page, not only Learn
+    assert at.sidebar.toggle(key=state.PRESENTATION_TOGGLE).value is True  # the toggle and the navigation stay
     at.switch_page(LEARN).run()
     assert not at.exception
     assert at.toggle(key=state.PRESENTATION_TOGGLE).value is True
     at.toggle(key=state.PRESENTATION_TOGGLE).set_value(False).run()
     assert at.session_state[state.PRESENTATION] is False
-    assert not any("<style>" in m.value for m in at.markdown)
+    assert not any("zoom" in m.value for m in at.markdown)
 
 
 def test_every_registered_method_has_a_learn_entry() -> None:
-    names = [m["name"] for m in xai_core.methods.describe()]
-    missing = [n for n in names if n not in learn_content.NOTES]
-    assert not missing, f"add a Note to pages/components/learn_content.py for {missing}"
-    assert set(learn_content.POSTPROCESSORS) <= set(learn_content.NOTES)
-    for note in learn_content.NOTES.values():
+    names = [m["name"] for m in xai_core.methods.describe()] + list(noise.MODES)
+    missing = [n for n in names if n not in teaching.NOTES]
+    assert not missing, f"add a Note to xai_core/teaching/notes.py for {missing}"
+    for note in teaching.NOTES.values():
         assert note.idea and note.formula
 
 
-def test_the_map_lists_every_method() -> None:
+def test_the_learn_page_lists_every_method_and_measure_with_its_paper_from_the_registries() -> None:
     at = open_page(LEARN)
-    names = [m["name"] for m in xai_core.methods.describe()] + list(learn_content.POSTPROCESSORS)
-    labels = [e.label.split(":")[0] for e in at.main.expander]
-    assert sorted(labels) == sorted(names)
-    assert at.selectbox(key=state.LEARN_FOCUS).options == [
-        f"{n} ({learn_content.FAMILY_TITLES[f]})"
-        for n, f in [(m["name"], m["family"]) for m in xai_core.methods.describe()]
-        + [(n, "postprocess") for n in learn_content.POSTPROCESSORS]
-    ]
+    text = "\n".join(m.value for m in at.main.markdown)
+    for row in [*xai_core.methods.describe(), *noise.describe(), *metrics.describe()]:
+        assert f"(`{row['name']}`" in text and row["url"] in text, row["name"]
+    titles = list(teaching.FAMILY_TITLES.values())
+    assert [t.label for t in at.tabs if t.label in titles] == titles  # a card per family
+    first = at.selectbox(key=state.learn_family_key("vanilla"))
+    assert first.value == "saliency"  # the simplest method first: the plain gradient
+    assert [r["name"] for r in method_map.catalog()][:3] == ["saliency", "squared_gradient", "input_x_gradient"]
+
+
+def test_a_family_card_runs_its_method_on_the_photo() -> None:
+    at = open_page(LEARN)
+    at.button(key=state.learn_run_key("saliency")).click().run()
+    assert not at.exception and not at.error
+    assert any(c.startswith("saliency · class ") for image in at.image for c in image.captions)
 
 
 # --- Axioms & robustness ------------------------------------------------------------------------------------------
@@ -169,6 +177,9 @@ def test_axioms_for_saliency_show_a_table(calls: list[tuple[str, dict[str, Any]]
     completeness = table.set_index("axiom").loc["completeness"]
     assert completeness["result"].endswith("fail")  # the plain gradient does not add up to f(x) - f(0)
     assert table.set_index("axiom").loc["dummy sensitivity", "result"].endswith("pass")
+    invariance = table.set_index("axiom").loc["implementation invariance"]  # float32 noise was 1.3e-2 here
+    assert invariance["result"] == "pass" and "float64" in invariance["detail"] and invariance["value"] < 1e-6
+    assert len(table) == 6 and any("float64 copy" in c.value for c in at.caption)  # every row, and why
 
 
 def test_fragility_with_tiny_settings(calls: list[tuple[str, dict[str, Any]]]) -> None:

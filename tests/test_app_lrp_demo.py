@@ -11,7 +11,8 @@ from streamlit.testing.v1 import AppTest
 
 import xai_core
 from pages.components import lrp_demo, state
-from xai_core.methods.lrp import lrp_vs_gradient_x_input
+from xai_core import teaching
+from xai_core.teaching import lrp_vs_gradient_x_input
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +48,7 @@ def test_a_model_lrp_cannot_explain_gets_a_message(monkeypatch: pytest.MonkeyPat
     def refuse(*_: Any, **__: Any) -> Any:
         raise xai_core.HookError("lrp has no relevance rule for silu (x49) in this model")
 
-    monkeypatch.setattr(lrp_demo, "lrp_vs_gradient_x_input", refuse)
+    monkeypatch.setattr(teaching, "lrp_vs_gradient_x_input", refuse)
     at = open_learn()
     at.toggle(key=state.LEARN_LRP_RUN).set_value(True).run()
     assert not at.exception

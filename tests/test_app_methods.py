@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from toys import relu_cnn
 
 import xai_core
-from pages.components import state
+from pages.components import compute, state
 from xai_core import models, noise
 
 pytestmark = pytest.mark.slow
@@ -37,14 +37,14 @@ def toy_wrapper() -> models.ModelWrapper:
 @pytest.fixture
 def toy_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
     st.cache_data.clear()
-    st.cache_resource.clear()
+    compute.forget_models()
     monkeypatch.setattr(xai_core, "load_model", lambda *args, **kwargs: toy_wrapper())
     at = AppTest.from_file(APP, default_timeout=300).run()
     assert not at.exception, [e.value for e in at.exception]
     yield at
-    # The toy sits in st.cache_resource under the bundled model's name: a later app test in this process would get it.
+    # The toy sits in the app's model cache under the bundled model's name: a later app test would get it.
     st.cache_data.clear()
-    st.cache_resource.clear()
+    compute.forget_models()
 
 
 def _cheapen(at: AppTest, method: str) -> None:
@@ -55,7 +55,7 @@ def _cheapen(at: AppTest, method: str) -> None:
                 w
                 for kind in ("number_input", "slider")
                 for w in at.get(kind)
-                if w.key == state.param_key(method, param.name)
+                if w.key == state.method_key("explain", method, param.name)
             )
             widget.set_value(max(param.low or 1, 2))
 
@@ -66,9 +66,9 @@ def test_every_method_with_every_post_processing(toy_app: AppTest, mode: str) ->
     at.multiselect(key=state.EXPLAIN_METHODS).set_value(METHODS).run()
     for method in METHODS:
         _cheapen(at, method)
-        at.selectbox(key=state.postprocess_key(method)).set_value(mode)
+        at.selectbox(key=state.method_key("explain", method, "noise.mode")).set_value(mode)
         if mode != "none":
-            at.number_input(key=state.postprocess_param_key(method, "samples")).set_value(2)
+            at.number_input(key=state.method_key("explain", method, "noise.samples")).set_value(2)
     at.button(key=state.EXPLAIN_SUBMIT).click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]

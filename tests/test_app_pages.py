@@ -61,7 +61,7 @@ def values(data: object) -> np.ndarray:
 def test_explain_shows_the_completeness_gap_of_integrated_gradients() -> None:
     at = AppTest.from_file(APP, default_timeout=300).run()
     at.multiselect(key=state.EXPLAIN_METHODS).set_value(["integrated_gradients", "saliency"]).run()
-    at.number_input(key=state.param_key("integrated_gradients", "steps")).set_value(4)
+    at.number_input(key=state.method_key("explain", "integrated_gradients", "steps")).set_value(4)
     at.button(key=state.EXPLAIN_SUBMIT).click().run()
     ok(at)
     gaps = [c.value for c in at.caption if GAP in c.value]
@@ -72,7 +72,7 @@ def test_path_inspector_plots_the_path_and_alpha_star() -> None:
     at = page("pages/path_inspector.py")
     assert at.selectbox(key=state.PATH_METHOD).value == "integrated_gradients"
     assert "saliency" not in at.selectbox(key=state.PATH_METHOD).options  # path methods only
-    at.number_input(key=state.method_param_key("path", "integrated_gradients", "steps")).set_value(4)
+    at.number_input(key=state.method_key("path", "integrated_gradients", "steps")).set_value(4)
     at.button(key=state.PATH_SUBMIT).click().run()
     ok(at)
     assert GAP in captions(at) and len(at.get("plotly_chart")) == 1
@@ -81,7 +81,7 @@ def test_path_inspector_plots_the_path_and_alpha_star() -> None:
     assert not any("α*" in a.get("text", "") for a in spec["layout"].get("annotations", []))
 
     at.selectbox(key=state.PATH_METHOD).set_value("split_ig").run()
-    at.number_input(key=state.method_param_key("path", "split_ig", "steps")).set_value(4)
+    at.number_input(key=state.method_key("path", "split_ig", "steps")).set_value(4)
     at.button(key=state.PATH_SUBMIT).click().run()
     ok(at)
     assert "α* =" in captions(at) and GAP in captions(at)
@@ -205,8 +205,9 @@ def _png() -> bytes:
 def test_explain_shows_integrated_hessians_pairs_and_a_region_map() -> None:
     at = AppTest.from_file(APP, default_timeout=300).run()
     at.multiselect(key=state.EXPLAIN_METHODS).set_value(["integrated_hessians"]).run()
-    at.number_input(key=state.param_key("integrated_hessians", "steps")).set_value(1)
-    at.number_input(key=state.param_key("integrated_hessians", "patch_size")).set_value(112)  # 2 x 2 regions
+    at.number_input(key=state.method_key("explain", "integrated_hessians", "steps")).set_value(1)
+    patch = state.method_key("explain", "integrated_hessians", "patch_size")
+    at.number_input(key=patch).set_value(112)  # 2 x 2 regions
     at.button(key=state.EXPLAIN_SUBMIT).click().run()
     ok(at)
     assert any("Strongest interacting region pairs" in c for c in captions(at).splitlines())

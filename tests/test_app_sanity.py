@@ -37,8 +37,9 @@ def test_layer_plan() -> None:
     assert randomization.plan(names, randomization.ALL, 0, 0) == names
     with pytest.raises(ValueError, match="layer choice"):
         randomization.plan(names, "some", 1, 1)
-    per_map = randomization.SECONDS_PER_MAP["vanilla"]
-    assert randomization.estimate_seconds(["vanilla", "vanilla"], 3) == pytest.approx(8 * per_map)
+    per_map = 1 * randomization.SECONDS_PER_PASS + randomization.SIMILARITY_SECONDS
+    assert randomization.estimate_seconds([1, 1], 3) == pytest.approx(8 * per_map)  # 2 methods x (3 layers + 1)
+    assert randomization.estimate_seconds([51], 0, per_pass=0.1) == pytest.approx(51 * 0.1 + 0.5)
 
 
 @pytest.mark.slow

@@ -107,12 +107,28 @@ def test_corrupted_bundled_weights_are_refused(tmp_path: Path, monkeypatch: pyte
         byte = fh.read(1)
         fh.seek(-1, 1)
         fh.write(bytes([byte[0] ^ 0xFF]))
-    monkeypatch.setattr(models, "_bundled_weights_path", lambda: copy)
-    with pytest.raises(ModelError, match=rf"bundled weights file .*{copy.name} is corrupt: SHA-256 expected 579344"):
+    monkeypatch.setattr(models, "_packaged_weights_path", lambda name: copy)
+    with pytest.raises(ModelError, match=rf"packaged weights file .*{copy.name} is corrupt: SHA-256 expected 579344"):
         load_model(device="cpu")
-    monkeypatch.setattr(models, "_bundled_weights_path", lambda: tmp_path / "gone.pth")
-    with pytest.raises(ModelError, match=r"bundled weights file missing: .*gone.pth; reinstall"):
+    monkeypatch.setattr(models, "_packaged_weights_path", lambda name: tmp_path / "gone.pth")
+    with pytest.raises(ModelError, match=r"packaged weights file missing: .*gone.pth; reinstall"):
         load_model(device="cpu")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "size", "resize"), [("efficientnet_lite1", 240, 272), ("efficientnet_lite2", 260, 292)]
+)
+def test_larger_lites_load_strictly_offline_and_see_a_cat(
+    name: str, size: int, resize: int, chelsea: Image.Image
+) -> None:
+    """Lite1 and Lite2 ship as pinned packages too: checksummed, strict keys, their own crop (timm's settings)."""
+    assert models._sha256(models._packaged_weights_path(name)) == models._PACKAGED[name].sha256
+    wrapper = load_model(name, device="cpu")
+    assert (wrapper.input_size, wrapper.resize) == ((size, size), resize)
+    x = wrapper.preprocess(chelsea)
+    assert x.shape == (1, 3, size, size)
+    assert wrapper.top_k(x, k=1)[0][0][0] in range(281, 286)  # a cat (tabby ... Egyptian cat)
 
 
 @pytest.mark.slow
@@ -199,7 +215,7 @@ def test_lite0_user_weights_in_either_key_layout(lite0: ModelWrapper, tmp_path: 
 # --- torchvision architectures ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", available_models()[1:])
+@pytest.mark.parametrize("name", list(models._TORCHVISION))
 def test_missing_torchvision_cache_names_the_file(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     file = torchvision.models.get_model_weights(name).DEFAULT.url.rsplit("/", 1)[-1]
@@ -210,7 +226,7 @@ def test_missing_torchvision_cache_names_the_file(name: str, tmp_path: Path, mon
     assert not (tmp_path / "checkpoints").exists()  # nothing was downloaded
 
 
-@pytest.mark.parametrize("name", available_models()[1:])
+@pytest.mark.parametrize("name", list(models._TORCHVISION))
 def test_torchvision_settings_match_default_weights(name: str) -> None:
     arch = models._TORCHVISION[name]
     preset = torchvision.models.get_model_weights(name).DEFAULT.transforms()
@@ -307,7 +323,10 @@ def test_unreadable_checkpoints_say_why(tmp_path: Path, content: object, message
 
 
 def test_unknown_model_and_bad_devices(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(ModelError, match=r"unknown model 'resnet1000'; available: efficientnet_lite0, resnet18"):
+    with pytest.raises(
+        ModelError,
+        match=r"unknown model 'resnet1000'; available: efficientnet_lite0, efficientnet_lite1, efficientnet_lite2, res",
+    ):
         load_model("resnet1000")
     monkeypatch.setenv("XAI_DEVICE", "cpu")
     assert default_device() == torch.device("cpu")

@@ -8,11 +8,14 @@ divides the device's budget by it.
 
 from __future__ import annotations
 
+import logging
 import weakref
 from collections.abc import Iterator
 
 import torch
 from torch import Tensor, nn
+
+log = logging.getLogger(__name__)
 
 CPU_CHUNK_CAP = 8
 GPU_CHUNK_CAP = 512
@@ -25,29 +28,15 @@ _PER_SAMPLE: weakref.WeakKeyDictionary[nn.Module, dict[tuple[int, ...], int]] = 
 
 
 def sample_activation_bytes(model: nn.Module, sample: Tensor) -> int:
-    """Bytes of all leaf-module outputs for one sample: a probe forward, cached per model and input shape."""
+    """Bytes of all leaf-module outputs for one sample: a probe forward (``hooks.leaf_output_bytes``), cached per
+    model and input shape."""
     shape = tuple(sample.shape[1:])
     cache = _PER_SAMPLE.setdefault(model, {})
-    if shape in cache:
-        return cache[shape]
-    total = [0]
+    if shape not in cache:
+        from xai_core.hooks import leaf_output_bytes  # hooks owns registration; imported here to keep this light
 
-    def count(_m: nn.Module, _i: object, out: object) -> None:
-        if isinstance(out, Tensor):
-            total[0] += out.numel() * out.element_size()
-
-    from xai_core.hooks import model_lock  # hooks owns registration; imported here to keep this module light
-
-    leaves = [m for m in model.modules() if not any(True for _ in m.children())]
-    with model_lock(model):
-        handles = [m.register_forward_hook(count) for m in leaves]
-        try:
-            with torch.inference_mode():
-                model(sample[:1])
-        finally:
-            for handle in handles:
-                handle.remove()
-    cache[shape] = max(total[0], sample[:1].numel() * sample.element_size())
+        cache[shape] = max(leaf_output_bytes(model, sample[:1]), sample[:1].numel() * sample.element_size())
+        log.debug("%s: %d activation bytes per sample of shape %s", type(model).__name__, cache[shape], shape)
     return cache[shape]
 
 
@@ -62,7 +51,9 @@ def auto_chunk_size(model: nn.Module, sample: Tensor, *, budget_bytes: int | Non
         else:
             budget_bytes = CPU_BUDGET_BYTES
     per_sample = sample_activation_bytes(model, sample) * BACKWARD_OVERHEAD
-    return max(1, min(cap, budget_bytes // max(per_sample, 1)))
+    size = max(1, min(cap, budget_bytes // max(per_sample, 1)))
+    log.debug("chunk size %d on %s (budget %d bytes, %d per sample)", size, device, budget_bytes, per_sample)
+    return int(size)
 
 
 def chunks(total: int, size: int) -> Iterator[slice]:

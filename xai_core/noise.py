@@ -41,6 +41,42 @@ PARAMS: tuple[Param, ...] = (
     IntParam("seed", 0, "seed of the noise generator", low=0, high=2**31 - 1),
 )
 TITLES = {"smoothgrad": "SmoothGrad", "smoothgrad_squared": "SmoothGrad²", "vargrad": "VarGrad"}
+# Each mode's summary and paper, declared once (the README table, the Learn page): (summary, paper, url).
+PAPERS = {
+    "smoothgrad": (
+        "Mean of a method's maps over copies of the image with Gaussian noise added.",
+        "Smilkov, Thorat, Kim, Viégas, Wattenberg. SmoothGrad: removing noise by adding noise. 2017",
+        "https://arxiv.org/abs/1706.03825",
+    ),
+    "smoothgrad_squared": (
+        "Mean of the squared maps over the same noisy copies (SG-SQ).",
+        "Hooker, Erhan, Kindermans, Kim. A Benchmark for Interpretability Methods in Deep Neural Networks. NeurIPS "
+        "2019",
+        "https://arxiv.org/abs/1806.10758",
+    ),
+    "vargrad": (
+        "Variance of a method's maps over copies of the image with Gaussian noise added.",
+        "Adebayo, Gilmer, Goodfellow, Kim. Local explanation methods for deep neural networks lack sensitivity to "
+        "parameter values. 2018",
+        "https://arxiv.org/abs/1810.03292",
+    ),
+}
+
+
+def describe() -> list[dict[str, Any]]:
+    """Every noise mode as the registries describe entries: name, title, family, summary, paper, url, params."""
+    return [
+        {
+            "name": mode,
+            "title": TITLES[mode],
+            "family": "postprocess",
+            "summary": PAPERS[mode][0],
+            "paper": PAPERS[mode][1],
+            "url": PAPERS[mode][2],
+            "params": [p.describe() for p in PARAMS],
+        }
+        for mode in MODES
+    ]
 
 
 @dataclass(frozen=True)
@@ -85,6 +121,11 @@ def _repeat_per_input(value: Any, batch: int, draws: int) -> Any:
     return value
 
 
+def _share(ctx: Context, start: int, draws: int, samples: int, fraction: float) -> None:
+    """A noise chunk's own progress as a fraction of all the draws (the inner method reports between its chunks)."""
+    ctx.report((start + draws * fraction) / samples)
+
+
 def noisy_map(method: Method, inputs: Tensor, ctx: Context, params: dict[str, Any], noise: Noise) -> Tensor:
     """Mean, mean of squares, or variance of ``method``'s map over ``noise.samples`` noisy copies of ``inputs``."""
     batch = inputs.shape[0]
@@ -101,7 +142,10 @@ def noisy_map(method: Method, inputs: Tensor, ctx: Context, params: dict[str, An
         draw = torch.stack([torch.randn(inputs.shape, generator=generator) for _ in range(draws)])
         noisy = (inputs.unsqueeze(0) + draw.to(inputs.device, inputs.dtype) * stdev).flatten(0, 1)
         clean = inputs.repeat(draws, *([1] * (inputs.ndim - 1)))  # draw-major, as ``noisy``
-        chunk_ctx = ctx.for_batch(ctx.target.repeat(draws), extras={}, clean_inputs=clean)
+        share = (
+            (lambda f, start=part.start, n=draws: ctx.report((start + n * f) / noise.samples)) if ctx.progress else None
+        )
+        chunk_ctx = ctx.for_batch(ctx.target.repeat(draws), extras={}, progress=share, clean_inputs=clean)
         chunk_params = {name: _repeat_per_input(value, batch, draws) for name, value in params.items()}
         maps = compute_with_baselines(method, noisy, chunk_ctx, chunk_params).double()
         maps = maps.view(draws, batch, *maps.shape[1:])

@@ -255,3 +255,20 @@ def to_npy_bytes(array: Any) -> bytes:
     buf = io.BytesIO()
     np.save(buf, _as_numpy(array), allow_pickle=False)
     return buf.getvalue()
+
+
+def scales(maps: np.ndarray, percentile: float = 99.0) -> np.ndarray:
+    """The display scale ``s`` of each map ``[B, H, W]`` as ``normalize`` computes it (percentile of ``|m|``,
+    its maximum when that is 0): comparing them tells whether one shared scale would blank some maps."""
+    m = np.abs(np.nan_to_num(np.asarray(maps, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0))
+    if m.ndim == 2:
+        m = m[None]
+    found = np.percentile(m.reshape(len(m), -1), percentile, axis=1) if m.size else np.zeros(len(m))
+    return np.where(found > 0, found, m.reshape(len(m), -1).max(axis=1, initial=0.0))
+
+
+def colorbar(cmap: str = "inferno", *, signed: bool = False, width: int = 256, height: int = 10) -> np.ndarray:
+    """A horizontal colour bar, uint8 ``[height, width, 3]``: 0 (left) to 1, or -1 to 1 when ``signed``, as
+    ``colorize`` maps normalised values."""
+    ramp = np.linspace(-1.0 if signed else 0.0, 1.0, width, dtype=np.float32)
+    return np.repeat(colorize(np.tile(ramp, (height, 1)), cmap, signed=signed), 1, axis=0)

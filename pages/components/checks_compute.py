@@ -1,8 +1,9 @@
 """Cached runs of ``xai_core.checks`` for the Axioms & robustness page: plain data in, plain data out.
 
-Cache keys are the model id, the image's SHA-256, the method, its parameters (JSON) and the check's settings; the
-model and the image are ``_``-prefixed (not hashed), as in ``compute.py``. No ``st.*`` element is created inside a
-cached function (Streamlit would replay it); the page shows spinners and progress around the calls.
+Cache keys are the model id, the image's SHA-256, the request's key (``Request.key()``: method, parameters, noise,
+layer) and the check's settings; the model, the image and the request itself are ``_``-prefixed (not hashed). No
+``st.*`` element is created inside a cached function (Streamlit would replay it); the page shows spinners and
+progress around the calls.
 """
 
 from __future__ import annotations
@@ -15,30 +16,15 @@ from typing import Any
 import numpy as np
 import streamlit as st
 from PIL import Image
-from torch import Tensor
 
-from xai_core import checks
-
-# Lighter defaults for the bundled model on a CPU: each check runs the method several times.
-LIGHT_DEFAULTS = {"steps": 16, "samples": 8, "pgd_steps": 10, "max_iter": 10, "num_classes": 3}
+from xai_core import Request, checks
 
 
-def light_schema(schema: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The parameter schema with expensive defaults (path steps, noise samples, attack steps) lowered."""
-    out = []
-    for spec in schema:
-        light = LIGHT_DEFAULTS.get(spec["name"])
-        if spec["type"] == "int" and light is not None and spec["default"] > light:
-            spec = {**spec, "default": max(light, spec.get("low") or light)}
-        out.append(spec)
-    return out
+def freeze(values: Any) -> str:
+    return json.dumps(values, sort_keys=True, default=str)
 
 
-def freeze(params: dict[str, Any]) -> str:
-    return json.dumps(params, sort_keys=True, default=str)
-
-
-def _inputs(model: Any, image: Image.Image) -> Tensor:
+def _inputs(model: Any, image: Image.Image) -> Any:
     # contiguous: the wrapper's preprocessing returns a channels-last view, and max_sensitivity reshapes with view()
     return model.preprocess(image).contiguous()
 
@@ -50,22 +36,22 @@ class Timed:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def axioms(model_name: str, image_sha256: str, method: str, params_json: str, _model: Any, _image: Any) -> Timed:
-    """``check_axioms`` of one method: a list of ``AxiomResult`` (nan value: not applicable)."""
+def axioms(model_name: str, image_sha256: str, request_key: str, _model: Any, _image: Any, _request: Request) -> Timed:
+    """``check_axioms`` of one request: a list of ``AxiomResult`` (nan value: not applicable)."""
     start = time.perf_counter()
-    results = checks.check_axioms(_model, _inputs(_model, _image), method, **json.loads(params_json))
+    results = checks.check_axioms(_model, _inputs(_model, _image), _request)
     return Timed(results, time.perf_counter() - start)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def sensitivity(
-    model_name: str, image_sha256: str, method: str, params_json: str, radius: float, samples: int, seed: int,
-    _model: Any, _image: Any,
+    model_name: str, image_sha256: str, request_key: str, radius: float, samples: int, seed: int,
+    _model: Any, _image: Any, _request: Request,
 ) -> Timed:  # fmt: skip
-    """Max-sensitivity of one method (relative change of the map, lower is more stable)."""
+    """Max-sensitivity of one request (relative change of the map, lower is more stable)."""
     start = time.perf_counter()
     result = checks.max_sensitivity(
-        _model, _inputs(_model, _image), method, radius=radius, samples=samples, seed=seed, **json.loads(params_json)
+        _model, _inputs(_model, _image), _request, radius=radius, samples=samples, seed=seed
     )
     return Timed(result.value, time.perf_counter() - start)
 
@@ -91,15 +77,13 @@ class Fragility:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def fragility(
-    model_name: str, image_sha256: str, method: str, params_json: str, epsilon: float, steps: int, top_k: int,
-    seed: int, _model: Any, _image: Any,
+    model_name: str, image_sha256: str, request_key: str, epsilon: float, steps: int, top_k: int,
+    seed: int, _model: Any, _image: Any, _request: Request,
 ) -> Fragility:  # fmt: skip
-    """Ghorbani et al.'s top-k attack on one method's map, with the random-noise control."""
+    """Ghorbani et al.'s top-k attack on one request's map, with the random-noise control."""
     start = time.perf_counter()
     x = _inputs(_model, _image)
-    result = checks.fragility_attack(
-        _model, x, method, epsilon=epsilon, steps=steps, top_k=top_k, seed=seed, **json.loads(params_json)
-    )
+    result = checks.fragility_attack(_model, x, _request, epsilon=epsilon, steps=steps, top_k=top_k, seed=seed)
     attacked = result.attacked_inputs.to(x.device)
     moved = float((_model.to_pixels(attacked) - _model.to_pixels(x)).abs().max())
     display = np.asarray(_model.to_display(attacked.cpu()))
@@ -122,13 +106,14 @@ def fragility(
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def sweep(
-    model_name: str, image_sha256: str, method: str, params_json: str, param: str, values_json: str,
-    faithfulness: bool, _model: Any, _image: Any,
+    model_name: str, image_sha256: str, request_key: str, param: str, values_json: str,
+    faithfulness: bool, _model: Any, _image: Any, _request: Request,
 ) -> Timed:  # fmt: skip
     """``checks.sweep`` of one parameter: a ``SweepResult`` (maps, rank correlation with the last value, times)."""
     start = time.perf_counter()
+    params = {k: v for k, v in _request.params.items() if k != param}
     result = checks.sweep(
-        _model, _inputs(_model, _image), method, param, json.loads(values_json), faithfulness=faithfulness,
-        **json.loads(params_json),
+        _model, _inputs(_model, _image), _request.method, param, json.loads(values_json), faithfulness=faithfulness,
+        **params,
     )  # fmt: skip
     return Timed(result, time.perf_counter() - start)

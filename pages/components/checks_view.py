@@ -16,7 +16,9 @@ import pandas as pd
 import streamlit as st
 
 import xai_core
-from pages.components import checks_compute, param_form, state, sweep_chart
+from pages.components import checks_compute, fair, method_settings, state, sweep_chart
+from pages.components.compute import Failure
+from pages.components.widgets import kept
 from xai_core import viz
 
 log = logging.getLogger(__name__)
@@ -25,14 +27,22 @@ Context = tuple[str, Any, Any, np.ndarray]  # (model id, model wrapper, LoadedIm
 RESULT_LABELS = {True: "pass", False: "fail", None: "n.a."}  # plain text: emoji fonts are not everywhere
 
 
-def method_params(prefix: str, meta: dict[str, Any], exclude: str | None = None) -> dict[str, Any]:
-    """A method's hyperparameters (light defaults) in an expander; call inside the section's form."""
-    schema = [p for p in checks_compute.light_schema(meta["params"]) if p["name"] != exclude]
-    if not schema:
-        st.caption(f"**{meta['name']}** has no hyperparameters.")
-        return {}
-    with st.expander(f"**{meta['name']}** settings"):
-        return param_form.render(schema, lambda p: state.method_param_key(prefix, meta["name"], p))
+def requests(scope: str, methods: list[str], subject: Context, *, with_noise: bool = True,
+             exclude: Sequence[str] = ()) -> list[xai_core.Request | Failure]:  # fmt: skip
+    """The section's method settings (light defaults: each check runs the method several times); in its form."""
+    layers = subject[1].cam_layers()
+    found = method_settings.form(
+        scope, methods, with_noise=with_noise, lighter=True, layers=layers, bound=fair.bound,
+        exclude={m: exclude for m in methods},
+    )  # fmt: skip
+    for item in found:
+        if isinstance(item, Failure):
+            st.error(item.message)
+    return found
+
+
+def _valid(found: list[xai_core.Request | Failure]) -> list[xai_core.Request]:
+    return [r for r in found if isinstance(r, xai_core.Request)]
 
 
 def _run(label: str, compute: Callable[[], Any]) -> Any | None:
@@ -69,18 +79,19 @@ def axioms_section(ctx: Context, catalog: dict[str, dict[str, Any]]) -> None:
         "sensitivity (a) as the share of the score change credited to the one changed region (higher is better). "
         "**Time:** about 10 s for a one-pass method such as saliency, 30–60 s for integrated gradients at 16 steps."
     )
-    chosen = st.multiselect("Methods", list(catalog), default=["saliency"], key=state.AXIOMS_METHODS)
+    chosen = method_settings.pick(state.AXIOMS_PARAMS, ("saliency",))
     with st.form(state.AXIOMS_FORM):
-        params = {m: method_params(state.AXIOMS_PARAMS, catalog[m]) for m in chosen}
+        with st.container(height=260):
+            found = _valid(requests(state.AXIOMS_PARAMS, chosen, ctx))
         submitted = st.form_submit_button("Check axioms", type="primary", key=state.AXIOMS_SUBMIT)
-    if submitted and chosen:
+    if submitted and found:
         rows, bar = [], st.progress(0.0)
-        for i, method in enumerate(chosen):
-            bar.progress(i / len(chosen), text=f"Checking {method} ({i + 1}/{len(chosen)})…")
-            timed = _run(method, lambda m=method: checks_compute.axioms(
-                name, image.sha256, m, checks_compute.freeze(params[m]), model, image.image))  # fmt: skip
+        for i, request in enumerate(found):
+            bar.progress(i / len(found), text=f"Checking {request.title} ({i + 1}/{len(found)})…")
+            timed = _run(request.title, lambda r=request: checks_compute.axioms(
+                name, image.sha256, r.key(), model, image.image, r))  # fmt: skip
             if timed is not None:
-                rows += [_axiom_row(r, timed.seconds) for r in timed.value]
+                rows += [_axiom_row(request.title, r, timed.seconds) for r in timed.value]
         bar.empty()
         st.session_state[state.AXIOMS_RESULTS] = (name, image.sha256, rows)
     rows = _current(state.AXIOMS_RESULTS, ctx)
@@ -89,18 +100,27 @@ def axioms_section(ctx: Context, catalog: dict[str, dict[str, Any]]) -> None:
             pd.DataFrame(rows),
             hide_index=True,
             width="stretch",
+            height=35 * (len(rows) + 1) + 3,  # every row visible: no inner scrolling
             column_config={
-                "value": st.column_config.NumberColumn("value", format="%.3g"),
-                "tolerance": st.column_config.NumberColumn("tolerance", format="%.0e"),
+                "value": st.column_config.NumberColumn("relative error", format="%.3g"),
+                "tolerance": st.column_config.NumberColumn("tolerance", format="%.1e"),
                 "seconds": st.column_config.NumberColumn("s (method)", format="%.1f"),
             },
         )
+        st.caption(
+            "Tolerances: implementation invariance, linearity and symmetry hold exactly for a method that has them, "
+            "so they are checked on a float64 copy of the model against 1e-6. In float32 rounding alone moves a "
+            "gradient map of the batch-norm-folded twin by up to 1.3e-2 (ReLU6 units at a kink switch), which a "
+            "float32 tolerance of 1e-3 reported as failures; in float64 the same difference is 1e-15, while a "
+            "method that really breaks an axiom is off by 1e-2 or more. Completeness is the method's own "
+            "approximation (path steps) and keeps 1e-2."
+        )
 
 
-def _axiom_row(result: Any, seconds: float) -> dict[str, Any]:
+def _axiom_row(title: str, result: Any, seconds: float) -> dict[str, Any]:
     applicable = not np.isnan(result.value)
     return {
-        "method": result.method,
+        "method": title,
         "axiom": result.axiom.replace("_", " "),
         "result": RESULT_LABELS[result.passed if applicable else None],
         "value": result.value if applicable else None,
@@ -120,23 +140,25 @@ def sensitivity_section(ctx: Context, catalog: dict[str, dict[str, Any]]) -> Non
         "Max over the draws of ‖M(x+δ) − M(x)‖ / ‖M(x)‖; **lower is more stable** (Yeh et al. 2019). "
         "**Time:** well under a second per draw for one-pass methods."
     )
-    chosen = st.multiselect("Methods", list(catalog), default=["saliency", "grad_cam"], key=state.SENS_METHODS)
+    chosen = method_settings.pick(state.SENS_PARAMS, ("saliency", "grad_cam"))
     with st.form(state.SENS_FORM):
         c1, c2, c3 = st.columns(3)
-        radius = c1.slider("radius", 0.005, 0.1, 0.02, 0.005, key=state.SENS_RADIUS, help="in [0, 1] pixel units")
-        samples = c2.slider("draws", 1, 32, 4, key=state.SENS_SAMPLES)
-        seed = c3.number_input("seed", 0, 2**31 - 1, 0, key=state.SENS_SEED)
-        params = {m: method_params(state.SENS_PARAMS, catalog[m]) for m in chosen}
+        radius = kept(c1.slider, "radius", state.SENS_RADIUS, 0.02, min_value=0.005, max_value=0.1, step=0.005,
+                      help="in [0, 1] pixel units")  # fmt: skip
+        samples = kept(c2.slider, "draws", state.SENS_SAMPLES, 4, min_value=1, max_value=32)
+        seed = kept(c3.number_input, "seed", state.SENS_SEED, 0, min_value=0, max_value=2**31 - 1)
+        with st.container(height=220):
+            found = _valid(requests(state.SENS_PARAMS, chosen, ctx))
         submitted = st.form_submit_button("Measure max-sensitivity", type="primary", key=state.SENS_SUBMIT)
-    if submitted and chosen:
+    if submitted and found:
         rows = []
         with st.spinner(f"Perturbing the image {samples} times per method…"):
-            for method in chosen:
-                timed = _run(method, lambda m=method: checks_compute.sensitivity(
-                    name, image.sha256, m, checks_compute.freeze(params[m]), float(radius), int(samples), int(seed),
-                    model, image.image))  # fmt: skip
+            for request in found:
+                timed = _run(request.title, lambda r=request: checks_compute.sensitivity(
+                    name, image.sha256, r.key(), float(radius), int(samples), int(seed), model, image.image,
+                    r))  # fmt: skip
                 if timed is not None:
-                    rows.append({"method": method, "max-sensitivity": timed.value, "seconds": timed.seconds})
+                    rows.append({"method": request.title, "max-sensitivity": timed.value, "seconds": timed.seconds})
         st.session_state[state.SENS_RESULTS] = (name, image.sha256, (rows, radius, samples))
     result = _current(state.SENS_RESULTS, ctx)
     if result and result[0]:
@@ -162,22 +184,23 @@ def fragility_section(ctx: Context, catalog: dict[str, dict[str, Any]]) -> None:
         "push the map's mass away from its top-k pixels. Random ±ε noise of the same size is the control. "
         "**Time:** about 2 s per attack step for saliency on the CPU (5 steps: 10–20 s)."
     )
-    method = st.selectbox("Method", list(catalog), index=list(catalog).index("saliency"), key=state.FRAG_METHOD)
+    method = method_settings.pick(state.FRAG_PARAMS, ("saliency",), multiple=False, label="Method", help=None)
     with st.form(state.FRAG_FORM):
         c1, c2, c3, c4 = st.columns(4)
-        eps = c1.slider("ε (in 1/255)", 1, 16, 8, key=state.FRAG_EPSILON)
-        steps = c2.slider("attack steps", 1, 20, 5, key=state.FRAG_STEPS)
-        top_k = c3.number_input("top-k pixels", 10, 50_000, 1000, step=100, key=state.FRAG_TOP_K)
-        seed = c4.number_input("seed", 0, 2**31 - 1, 0, key=state.FRAG_SEED)
-        params = method_params(state.FRAG_PARAMS, catalog[method])
+        eps = kept(c1.slider, "ε (in 1/255)", state.FRAG_EPSILON, 8, min_value=1, max_value=16)
+        steps = kept(c2.slider, "attack steps", state.FRAG_STEPS, 5, min_value=1, max_value=20)
+        top_k = kept(c3.number_input, "top-k pixels", state.FRAG_TOP_K, 1000, min_value=10, max_value=50_000, step=100)
+        seed = kept(c4.number_input, "seed", state.FRAG_SEED, 0, min_value=0, max_value=2**31 - 1)
+        found = _valid(requests(state.FRAG_PARAMS, method, ctx))
         submitted = st.form_submit_button("Attack the explanation", type="primary", key=state.FRAG_SUBMIT)
-    if submitted:
-        with st.spinner(f"Attacking {method} for {steps} steps…"):
-            result = _run(method, lambda: checks_compute.fragility(
-                name, image.sha256, method, checks_compute.freeze(params), eps / 255.0, int(steps), int(top_k),
-                int(seed), model, image.image))  # fmt: skip
+    if submitted and found:
+        request = found[0]
+        with st.spinner(f"Attacking {request.title} for {steps} steps…"):
+            result = _run(request.title, lambda: checks_compute.fragility(
+                name, image.sha256, request.key(), eps / 255.0, int(steps), int(top_k), int(seed), model, image.image,
+                request))  # fmt: skip
         if result is not None:
-            st.session_state[state.FRAG_RESULTS] = (name, image.sha256, (method, result))
+            st.session_state[state.FRAG_RESULTS] = (name, image.sha256, (request.title, result))
     stored = _current(state.FRAG_RESULTS, ctx)
     if stored:
         show_fragility(display, *stored)
@@ -216,9 +239,8 @@ def show_fragility(display: np.ndarray, method: str, r: checks_compute.Fragility
 
 
 def _default_values(spec: dict[str, Any]) -> str:
-    value, low = spec["default"], spec.get("low")
-    if spec["name"] == "steps":
-        return "4, 8, 16"
+    """A quarter, a half and all of the parameter's (light) default: steps 4, 8, 16."""
+    value, low = method_settings.light(spec), spec.get("low")
     if spec["type"] == "int":
         candidates = [max(low if low is not None else 1, value // 4), max(low or 0, value // 2), value]
         return ", ".join(str(v) for v in dict.fromkeys(candidates))
@@ -246,9 +268,9 @@ def _values_widget(method: str, spec: dict[str, Any]) -> Callable[[], list[Any]]
     key = state.sweep_values_key(method, spec["name"])
     if spec["type"] in ("choice", "bool"):
         options = list(spec["choices"]) if spec["type"] == "choice" else [False, True]
-        picked = st.multiselect("values", options, default=options[:3], key=key)
+        picked = kept(st.multiselect, "values", key, options[:3], options=options)
         return lambda: list(picked) or parse_values("", spec)
-    text = st.text_input("values (comma-separated)", _default_values(spec), key=key)
+    text = kept(st.text_input, "values (comma-separated)", key, _default_values(spec))
     return lambda: parse_values(text, spec)
 
 
@@ -259,25 +281,27 @@ def sweep_section(ctx: Context, catalog: dict[str, dict[str, Any]]) -> None:
         "Spearman rank correlation (1: the same ranking of pixels). **Time:** integrated gradients at 4, 8, 16 "
         "steps about 5–10 s; the insertion/deletion AUCs add a few seconds."
     )
-    sweepable = [m for m, meta in catalog.items() if meta["params"]]
+    sweepable = [m for m, meta in catalog.items() if any(p["type"] in ("int", "float") for p in meta["params"])]
     c1, c2 = st.columns(2)
-    default = sweepable.index("integrated_gradients") if "integrated_gradients" in sweepable else 0
-    method = c1.selectbox("Method", sweepable, index=default, key=state.SWEEP_METHOD)
-    specs = {p["name"]: p for p in checks_compute.light_schema(catalog[method]["params"])}
+    with c1:
+        method = method_settings.pick(
+            state.SWEEP_PARAMS, ("integrated_gradients",), multiple=False, options=sweepable, label="Method", help=None
+        )[0]
+    specs = {p["name"]: p for p in catalog[method]["params"]}
     names = list(specs)
-    param = c2.selectbox(
-        "Parameter", names, index=names.index("steps") if "steps" in names else 0, key=state.SWEEP_PARAM
-    )
+    numeric = next(n for n in names if specs[n]["type"] in ("int", "float"))
+    param = kept(c2.selectbox, "Parameter", state.sweep_param_key(method), numeric, options=names)
     with st.form(state.SWEEP_FORM):
         values = _values_widget(method, specs[param])
-        faithfulness = st.checkbox("Also insertion/deletion AUC per value", key=state.SWEEP_FAITHFULNESS)
-        params = method_params(state.SWEEP_PARAMS, catalog[method], exclude=param)
+        faithfulness = kept(st.checkbox, "Also insertion/deletion AUC per value", state.SWEEP_FAITHFULNESS, False)
+        found = _valid(requests(state.SWEEP_PARAMS, [method], ctx, with_noise=False, exclude=(param,)))
         submitted = st.form_submit_button("Run the sweep", type="primary", key=state.SWEEP_SUBMIT)
-    if submitted:
-        with st.spinner(f"Sweeping {param} of {method}…"):
-            timed = _run(method, lambda: checks_compute.sweep(
-                name, image.sha256, method, checks_compute.freeze(params), param, checks_compute.freeze(values()),
-                faithfulness, model, image.image))  # fmt: skip
+    if submitted and found:
+        request = found[0]
+        with st.spinner(f"Sweeping {param} of {request.title}…"):
+            timed = _run(request.title, lambda: checks_compute.sweep(
+                name, image.sha256, request.key(), param, checks_compute.freeze(values()), faithfulness, model,
+                image.image, request))  # fmt: skip
         if timed is not None:
             st.session_state[state.SWEEP_RESULTS] = (name, image.sha256, timed)
     timed = _current(state.SWEEP_RESULTS, ctx)

@@ -82,7 +82,7 @@ def compute_report(
             for curve in record.curves:  # the LeRF deletion curve lives only inside AOPC (LeRF) and ABPC
                 curves.setdefault(curve.name, np.asarray(curve.scores[0]))
     fractions = np.linspace(0.0, 1.0, settings["steps"] + 1)
-    return Report(item.method, fractions, curves, scalars)
+    return Report(item.title, fractions, curves, scalars)
 
 
 class LiveCurves:

@@ -1,7 +1,7 @@
 """Survey section 2.2 on the current photo: epsilon-LRP against gradient x input, both computed by the engine.
 
 The survey (after Ancona et al. 2018 and Shrikumar et al. 2016) states that epsilon-LRP equals gradient x input on
-ReLU networks as epsilon -> 0. ``xai_core.methods.lrp.lrp_vs_gradient_x_input`` computes both maps on the sidebar's
+ReLU networks as epsilon -> 0. ``xai_core.teaching.lrp_vs_gradient_x_input`` computes both maps on the sidebar's
 model and image, once on the model as it is and once with every ReLU6 run as a ReLU (same weights): EfficientNet-Lite0
 clips at 6, where the gradient is zero but relevance still passes, so only the ReLU copy can show the equality.
 """
@@ -16,8 +16,7 @@ import streamlit as st
 
 import xai_core
 from pages.components import state
-from xai_core import viz
-from xai_core.methods.lrp import lrp_vs_gradient_x_input
+from xai_core import teaching, viz
 
 EPSILON = 1e-9  # epsilon -> 0, as the equality needs (Captum's LRP default)
 
@@ -39,8 +38,8 @@ class Comparison:
 def compare(model_name: str, image_sha256: str, _model: Any, _image: Any) -> Comparison:
     """The comparison for one (model, image), cached; raises ``xai_core.HookError`` for models LRP cannot explain."""
     x = _model.preprocess(_image)
-    as_is = lrp_vs_gradient_x_input(_model, x, epsilon=EPSILON)
-    relu = lrp_vs_gradient_x_input(_model, x, epsilon=EPSILON, relu_copy=True)
+    as_is = teaching.lrp_vs_gradient_x_input(_model, x, epsilon=EPSILON)
+    relu = teaching.lrp_vs_gradient_x_input(_model, x, epsilon=EPSILON, relu_copy=True)
     return Comparison(
         lrp=viz.reduce(as_is.lrp, "sum")[0],
         gradient_x_input=viz.reduce(as_is.gradient_x_input, "sum")[0],

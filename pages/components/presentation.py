@@ -1,8 +1,12 @@
-"""Presentation (classroom) mode: hide Streamlit's chrome and the sidebar, enlarge text and formulas.
+"""Presentation (classroom) mode for the whole app: larger text on every page, navigation still there.
 
-The choice lives in a plain session-state key (``state.PRESENTATION``), not only in the toggle's widget key:
-Streamlit drops a widget's state when a page without that widget runs, so the toggle is re-seeded from the plain
-key on every run and writes back to it when flipped. Switching pages and coming back keeps the mode.
+The toggle sits in the sidebar (``toggle``), the choice in a plain session-state key (``state.PRESENTATION``, not
+only the toggle's widget key, which Streamlit drops on pages without it), and ``apply`` (app.py, every run) injects
+the CSS. Sizes are for a 1280x720 projector seen from the back of a room: body text 20 px, captions and widget
+labels 18 px, the values inside select boxes and multiselects 18 px (Streamlit draws them at 14 px), HTML tables 19
+px (the ReLU rules' outputs), and the canvas-drawn editable grids scaled by ``zoom`` (their 13 px cells become about
+18 px); tests/e2e/test_browser_frame.py measures the computed sizes in Chromium. The sidebar stays, narrower, so
+the navigation is still one click away; Streamlit's header and toolbar are hidden.
 """
 
 from __future__ import annotations
@@ -11,20 +15,25 @@ import streamlit as st
 
 from pages.components import state
 
-# Selectors are Streamlit's stable data-testid attributes.
-CSS = """
+BODY_PX, LABEL_PX, SELECT_PX, TABLE_PX, GRID_ZOOM = 20, 18, 18, 19, 1.4
+# Selectors are Streamlit's stable data-testid attributes and the ARIA roles of its (react-aria) select lists.
+CSS = f"""
 <style>
-[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stHeader"],
-[data-testid="stToolbar"], [data-testid="stDecoration"], [data-testid="stExpandSidebarButton"] {
-    display: none !important;
-}
-[data-testid="stMainBlockContainer"] { padding-top: 1.5rem; max-width: 100%; }
-[data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li { font-size: 1.3rem !important; }
-[data-testid="stCaptionContainer"] p, [data-testid="stCaptionContainer"] { font-size: 1.1rem !important; }
-[data-testid="stWidgetLabel"] p, [data-baseweb="select"] div { font-size: 1.15rem !important; }
-.katex { font-size: 1.45em; }
-[data-testid="stMetricValue"] { font-size: 2.6rem; }
-[data-testid="stTab"] p { font-size: 1.25rem !important; }
+[data-testid="stHeader"], [data-testid="stToolbar"], [data-testid="stDecoration"] {{ display: none !important; }}
+[data-testid="stMainBlockContainer"] {{ padding-top: 1rem; max-width: 100%; }}
+[data-testid="stSidebar"] {{ min-width: 220px !important; max-width: 240px !important; }}
+[data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li {{ font-size: {BODY_PX}px !important; }}
+[data-testid="stCaptionContainer"] p, [data-testid="stCaptionContainer"] {{ font-size: {LABEL_PX}px !important; }}
+[data-testid="stWidgetLabel"] p {{ font-size: {LABEL_PX}px !important; }}
+[data-testid="stSelectbox"] input, [data-testid="stMultiSelect"] input, [data-testid="stMultiSelectTagsContainer"] span,
+[role="listbox"] [role="option"] {{ font-size: {SELECT_PX}px !important; }}
+[data-testid="stTable"] td, [data-testid="stTable"] th {{ font-size: {TABLE_PX}px !important; }}
+[data-testid="stDataFrame"] {{ zoom: {GRID_ZOOM}; }}
+[data-testid="stSidebarNav"] a span {{ font-size: {LABEL_PX}px !important; }}
+.katex {{ font-size: 1.45em; }}
+[data-testid="stMetricValue"] {{ font-size: 2.6rem; }}
+[data-testid="stTab"] p {{ font-size: {LABEL_PX}px !important; }}
+.st-key-explain-form-box {{ max-height: 30vh; overflow-y: auto; }}
 </style>
 """
 
@@ -33,16 +42,30 @@ def _remember() -> None:
     st.session_state[state.PRESENTATION] = bool(st.session_state[state.PRESENTATION_TOGGLE])
 
 
+def on() -> bool:
+    """Whether presentation mode is on in this session."""
+    return bool(st.session_state.get(state.PRESENTATION, False))
+
+
 def toggle() -> bool:
-    """The presentation toggle; injects the CSS when it is on. Returns whether it is on."""
-    st.session_state.setdefault(state.PRESENTATION, False)
-    st.session_state[state.PRESENTATION_TOGGLE] = st.session_state[state.PRESENTATION]
-    on = st.toggle(
-        "Presentation mode",
-        key=state.PRESENTATION_TOGGLE,
-        on_change=_remember,
-        help="Full screen for a projector: hides the sidebar and the menu, enlarges text. Switch off to leave.",
+    """The presentation toggle in the sidebar (re-seeded from the plain key on every run). Returns whether it is on."""
+    st.session_state[state.PRESENTATION_TOGGLE] = on()
+    return bool(
+        st.sidebar.toggle(
+            "Presentation mode",
+            key=state.PRESENTATION_TOGGLE,
+            on_change=_remember,
+            help="For a projector: larger text and tables on every page, the menu hidden; the navigation stays.",
+        )
     )
-    if on:
-        st.markdown(CSS, unsafe_allow_html=True)
-    return bool(on)
+
+
+# Always: Streamlit's 6rem of empty space above every page's title, and a settings form growing with each method
+# (3,700 px with six open), pushed the maps off a 1280x720 screen. The form box scrolls within 30% of the height.
+FORM_BOX_CSS = ".st-key-explain-form-box { max-height: 30vh; overflow-y: auto; }"
+FRAME_CSS = f"<style>[data-testid='stMainBlockContainer'] {{ padding-top: 2.5rem; }} {FORM_BOX_CSS}</style>"
+
+
+def apply() -> None:
+    """Inject the frame's CSS, and presentation mode's when it is on (app.py calls this on every run)."""
+    st.markdown(CSS if on() else FRAME_CSS, unsafe_allow_html=True)

@@ -38,9 +38,11 @@ MEASURE_LABELS = {
     "ssim": "SSIM",
     "hog_pearson": "Pearson correlation of HOG features",
 }
-# Rough seconds per map of the bundled Lite0 at 224 px on a quiet 2-core CPU, similarity included (a busy machine
-# takes several times longer, a GPU far less); the progress bar's estimate is measured on the run itself.
-SECONDS_PER_MAP = {"vanilla": 1.0, "bias": 5.0, "integrated": 40.0}
+# Before anything was measured on this server (``fair.timer``): seconds per forward+backward pass of the bundled
+# Lite0 at 224 px on a quiet 2-core CPU, and the similarity measures' seconds per map; the progress bar's estimate
+# is measured on the run itself.
+SECONDS_PER_PASS = 0.15
+SIMILARITY_SECONDS = 0.5
 THUMB = 100
 ZWSP = "\u200b"  # lets a long dotted layer name wrap at its dots under a thumbnail
 
@@ -77,9 +79,10 @@ def plan(top_down: Sequence[str], choice: str, every: int, first: int) -> list[s
     raise ValueError(f"layer choice must be one of {list(LAYER_CHOICES)}; got {choice!r}")
 
 
-def estimate_seconds(families: Sequence[str], n_layers: int) -> float:
-    """A rough CPU estimate: one map per layer and method, plus the trained model's map."""
-    return sum(SECONDS_PER_MAP.get(f, SECONDS_PER_MAP["vanilla"]) for f in families) * (n_layers + 1)
+def estimate_seconds(passes: Sequence[int], n_layers: int, per_pass: float | None = None) -> float:
+    """One map per layer and method plus the trained model's map; ``passes`` per map of each method."""
+    per = SECONDS_PER_PASS if per_pass is None else per_pass
+    return sum(p * per + SIMILARITY_SECONDS for p in passes) * (n_layers + 1)
 
 
 def run_key(model_name: str, image_sha256: str, method: str, mode: str, layers: Sequence[str], seed: int) -> str:

@@ -1,98 +1,24 @@
-"""Why integrated gradients: a one-dimensional model that saturates, explained by the engine itself.
-
-The toy is an ``nn.Module`` from ``[1, 1, 1, 1]`` to one logit, so ``xai_core.attribute`` runs on it exactly as
-on an image classifier: IG (with the path profile it records), the plain gradient and gradient x input. Beyond
-the saturation point the gradient is zero although the input moved the output: the gradient says "irrelevant",
-IG still adds up to f(x) - f(0) (completeness, survey eq. 2 and 12).
+"""Why integrated gradients: a one-dimensional model that saturates, explained by the engine itself
+(``xai_core.teaching.saturation``: IG with the path profile it records, the plain gradient and gradient x input).
+Beyond the saturation point the gradient is zero although the input moved the output: the gradient says
+"irrelevant", IG still adds up to f(x) - f(0) (completeness, survey eq. 2 and 12).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
-import torch
-import torch.nn.functional as F
 from plotly.subplots import make_subplots
-from torch import Tensor, nn
 
 import xai_core
 from pages.components import state
-from xai_core.paths import RULES
-
-FUNCTIONS = {  # id -> (label, LaTeX, where the saturated region starts)
-    "ramp": ("min(x, 1): hard saturation", r"f(x) = \min(x, 1)", 1.0),
-    "tanh": ("tanh(2x): smooth, sigmoid-like", r"f(x) = \tanh(2x)", 1.0),
-}
-DEFAULT_RULE = "riemann_trapezoid"
+from xai_core import teaching
+from xai_core.teaching import SATURATING as FUNCTIONS
 
 
-class Saturating(nn.Module):
-    """f(x) on the single input value; ``[B, 1, 1, 1] -> [B, 1]`` (one class)."""
-
-    def __init__(self, kind: str) -> None:
-        super().__init__()
-        if kind not in FUNCTIONS:
-            raise ValueError(f"kind must be one of {list(FUNCTIONS)}; got {kind!r}")
-        self.kind = kind
-
-    def forward(self, x: Tensor) -> Tensor:
-        v = x.flatten(1)[:, :1]
-        return v - F.relu(v - 1.0) if self.kind == "ramp" else torch.tanh(2.0 * v)
-
-
-@dataclass(frozen=True)
-class Saturation:
-    """Everything the demo shows, as numbers from the engine."""
-
-    x: float
-    f_input: float
-    f_baseline: float
-    ig: float  # IG attribution of the single feature (= the sum of all attributions)
-    gap: float  # engine's completeness gap: sum(IG) - (f(x) - f(x'))
-    gradient: float
-    gradient_x_input: float
-    alphas: np.ndarray  # IG's quadrature nodes
-    scores: np.ndarray  # f at the nodes
-    grad_norms: np.ndarray  # |f'| at the nodes
-
-
-def explain(kind: str, x: float, steps: int, rule: str = DEFAULT_RULE) -> Saturation:
-    """IG (black baseline x' = 0), gradient and gradient x input of the toy at ``x``, all by ``xai_core.attribute``."""
-    model = Saturating(kind).eval()
-    inputs = torch.full((1, 1, 1, 1), float(x))
-    ig = xai_core.attribute(model, inputs, "integrated_gradients", target=0, baseline="black", steps=steps, rule=rule)
-    grad = xai_core.attribute(model, inputs, "saliency", target=0)
-    gxi = xai_core.attribute(model, inputs, "input_x_gradient", target=0)
-    assert ig.completeness is not None and ig.path is not None  # integrated_gradients records both
-    alphas, scores, grad_norms, _ = ig.path.row(0)
-    return Saturation(
-        x=float(x),
-        f_input=float(ig.completeness.f_input[0]),
-        f_baseline=float(ig.completeness.f_baseline[0]),
-        ig=float(ig.attributions.sum()),
-        gap=float(ig.completeness.gap[0]),
-        gradient=float(grad.attributions.sum()),
-        gradient_x_input=float(gxi.attributions.sum()),
-        alphas=alphas,
-        scores=scores,
-        grad_norms=grad_norms,
-    )
-
-
-def _curve(kind: str, upper: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """f and f' on a dense grid of [0, upper] (the background curves of the plot)."""
-    t = torch.linspace(0.0, max(upper, 1e-3), 200, dtype=torch.float64).view(-1, 1, 1, 1).requires_grad_(True)
-    f = Saturating(kind)(t)
-    (grad,) = torch.autograd.grad(f.sum(), t)
-    return t.detach().flatten().numpy(), f.detach().flatten().numpy(), grad.flatten().numpy()
-
-
-def figure(kind: str, result: Saturation) -> go.Figure:
+def figure(kind: str, result: teaching.Saturation) -> go.Figure:
     """f along the path with IG's nodes (left), the gradient along the path (right), the saturated region shaded."""
-    t, f, grad = _curve(kind, result.x)
+    t, f, grad = teaching.saturating_curve(kind, result.x)
     nodes = result.alphas * result.x
     fig = make_subplots(rows=1, cols=2, subplot_titles=("f along the path 0 → x", "gradient f′ along the path"))
     fig.add_trace(go.Scatter(x=t, y=f, name="f", line={"color": "#1f77b4", "width": 3}), row=1, col=1)
@@ -133,12 +59,13 @@ def render() -> None:
         st.latex(FUNCTIONS[kind][1])
         x = st.slider("Input x", 0.0, 4.0, 2.5, 0.1, key=state.LEARN_SAT_INPUT)
         steps = st.slider("IG steps", 1, 64, 32, key=state.LEARN_SAT_STEPS)
+        rules = list(teaching.QUADRATURE_RULES)
         rule = st.selectbox(
-            "Quadrature rule", RULES, index=RULES.index(DEFAULT_RULE), key=state.LEARN_SAT_RULE,
+            "Quadrature rule", rules, index=rules.index(teaching.DEFAULT_RULE), key=state.LEARN_SAT_RULE,
             help="How IG turns its integral into a sum of gradients at the nodes.",
         )  # fmt: skip
     try:
-        result = explain(kind, x, steps, rule)
+        result = teaching.saturation(kind, x, steps, rule)
     except xai_core.ParameterError as exc:  # e.g. the trapezoid rule with one step
         st.error(str(exc))
         return

@@ -1,27 +1,27 @@
-"""The shared sidebar rendered by ``app.py`` on every page: model picker, image picker, device.
+"""The shared sidebar rendered by ``app.py`` on every page: model picker (with weights files), image picker, device.
 
 The chosen model id and ``LoadedImage`` live in session state (keys in ``state.py``), so they survive page switches.
-Bad input (a model that cannot load offline, a corrupt or empty upload) ends in an ``st.error`` message.
+The picker says which models work offline (the packaged EfficientNet-Lites, and torchvision models whose weights
+are in torch hub's cache); the others need a weights file, uploaded or picked from ``XAI_WEIGHTS_DIR``. Bad input (a
+wrong weights file, a corrupt or empty upload) ends in an ``st.error`` message naming the fault.
 """
 
 from __future__ import annotations
 
-import logging
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
 import xai_core
-from pages.components import incident, safe_text, state
-from pages.components.compute import get_model
+from pages.components import compute, incident, presentation, safe_text, state, widgets
 
-log = logging.getLogger(__name__)
-
-HELP_MODEL = (
-    "The bundled EfficientNet-Lite0 always works offline; the other architectures need their pretrained weights "
-    "in the local torch hub cache."
-)
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff"]
+WEIGHTS_TYPES = ["pt", "pth", "bin"]
+HELP_MODEL = (
+    "Models marked offline load as they are (packaged ImageNet weights, or torchvision's file in torch hub's cache); "
+    "the others need a state-dict file, read with torch.load(weights_only=True) so it cannot run code."
+)
 
 
 def load_upload(uploaded: Any) -> xai_core.LoadedImage:
@@ -33,25 +33,54 @@ def load_upload(uploaded: Any) -> xai_core.LoadedImage:
     return xai_core.load_image(uploaded.getvalue(), name=uploaded.name)
 
 
-def _model_names() -> list[str]:
-    names = xai_core.available_models()
-    return list(names.keys()) if isinstance(names, dict) else [str(n) for n in names]
+def _catalog() -> dict[str, xai_core.ModelInfo]:
+    return {info.name: info for info in xai_core.model_catalog()}
+
+
+def _weights_files() -> list[Path]:
+    folder = xai_core.settings.weights_dir()
+    if folder is None or not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix.lstrip(".") in WEIGHTS_TYPES and p.is_file())
+
+
+def _weights(name: str) -> tuple[bytes | str | None, str]:
+    """A weights file for ``name`` from the uploader or ``XAI_WEIGHTS_DIR``: (bytes or path, its name)."""
+    uploaded = st.sidebar.file_uploader(
+        f"Weights file for {name}", type=WEIGHTS_TYPES, key=state.WEIGHTS_UPLOAD,
+        help="A state dict saved with torch.save(model.state_dict(), path); read with weights_only=True.",
+    )  # fmt: skip
+    if uploaded is not None:
+        return uploaded.getvalue(), f"{uploaded.name} ({uploaded.file_id[:8]})"
+    files = _weights_files()
+    if files:
+        chosen = st.sidebar.selectbox("…or a file on the server", [None, *files], key=state.WEIGHTS_PATH,
+                                      format_func=lambda p: "—" if p is None else p.name)  # fmt: skip
+        if chosen is not None:
+            return str(chosen), str(chosen)
+    return None, ""
 
 
 def pick_model() -> tuple[str, Any | None]:
-    """Model selectbox; returns (model id, wrapper) or (model id, None) with an error shown when it cannot load."""
-    names = _model_names()
-    name = st.sidebar.selectbox("Model", names, key=state.MODEL_NAME, help=HELP_MODEL)
+    """Model selectbox; returns (model id, wrapper) or (model id, None) with the reason shown when it cannot load."""
+    catalog = _catalog()
+    names = list(catalog)
+    name = widgets.kept(
+        st.sidebar.selectbox, "Model", state.MODEL_NAME, names[0], options=names, help=HELP_MODEL,
+        format_func=lambda n: f"{n} · offline" if catalog[n].offline else f"{n} · needs a weights file",
+    )  # fmt: skip
+    info = catalog[name]
+    weights, label = (None, "") if info.offline else _weights(name)
+    if not info.offline and weights is None:
+        st.sidebar.info(f"{info.note}. Upload a weights file for {name} above, or pick a packaged model.")
+        return name, None
     try:
-        model = get_model(name)
+        model = compute.get_model(name, weights, label)
     except xai_core.ModelError as exc:
         st.sidebar.error(str(exc))
         return name, None
-    except Exception as exc:  # a broken checkpoint or an unexpected failure: message, not traceback
-        log.exception("loading model %s failed", name)
-        st.sidebar.error(f"Could not load model '{name}': {exc}")
-        return name, None
-    st.sidebar.caption(f"Device: `{model.device}`")
+    st.session_state[state.WEIGHTS] = (name, label) if label else None
+    st.sidebar.caption(f"Device: `{model.device}` · input {model.input_size[1]}×{model.input_size[0]}")
     return name, model
 
 
@@ -67,9 +96,10 @@ def pick_image() -> xai_core.LoadedImage | None:
     st.session_state.setdefault(state.IMAGE_ORIGIN, None)
     st.session_state.setdefault(state.IMAGE_ERROR, None)
     samples = xai_core.sample_images()
-    sample_id = st.sidebar.selectbox(
-        "Sample image", list(samples), format_func=lambda s: f"{s}: {samples[s]}", key=state.SAMPLE_ID
-    )
+    sample_id = widgets.kept(
+        st.sidebar.selectbox, "Sample image", state.SAMPLE_ID, next(iter(samples)), options=list(samples),
+        format_func=lambda s: f"{s}: {samples[s]}",
+    )  # fmt: skip
     uploaded = st.sidebar.file_uploader(
         "…or upload an image", type=UPLOAD_TYPES, key=state.UPLOAD, help="JPEG, PNG, WebP, BMP or TIFF; up to 25 MB."
     )
@@ -103,10 +133,16 @@ def pick_image() -> xai_core.LoadedImage | None:
 
 def current_model() -> tuple[str, Any | None]:
     """The model chosen in the sidebar, or None when it cannot load (the sidebar already shows why)."""
-    name = st.session_state.get(state.MODEL_NAME) or _model_names()[0]
+    name = st.session_state.get(state.MODEL_NAME) or xai_core.available_models()[0]
+    chosen = st.session_state.get(state.WEIGHTS)
+    if chosen is not None and chosen[0] == name:
+        return name, compute.loaded(name, chosen[1])
+    info = _catalog().get(name)
+    if info is None or not info.offline:
+        return name, None
     try:
-        return name, get_model(name)
-    except Exception:
+        return name, compute.get_model(name)
+    except xai_core.ModelError:
         return name, None
 
 
@@ -115,4 +151,5 @@ def render() -> tuple[str, Any | None, xai_core.LoadedImage | None]:
     st.sidebar.title("Saliency Studio")
     name, model = pick_model()
     image = pick_image()
+    presentation.toggle()
     return name, model, image

@@ -1,13 +1,56 @@
 """Every session-state key and widget key of the app, declared once.
 
 Keys are namespaced ``<page or area>.<name>``. Keys that depend on a method or a parameter are built by the
-functions below, so a page never spells a key by hand.
+functions below, so a page never spells a key by hand. Every method-settings form uses one scheme,
+``method_key(scope, method, field)``, with one scope per form (``SCOPES``); the values of setting widgets are kept
+in ``STORE`` so that they survive page switches (``widgets.keep``).
 """
 
 from __future__ import annotations
 
+STORE = "settings.store"  # dict: widget key -> last value of every kept setting widget (survives page switches)
+URL_APPLIED = "settings.url"  # set of (query parameter, scope) this session has read from the address bar (once each)
+RUN = "run.current"  # runner.Run of the computation in progress (for the Stop button), or None
+RUN_STOPPED = "run.stopped"  # message of the last stopped run, or None
+RUN_STOP = "run.stop"  # the Stop button
+
+# The method-settings forms (``method_settings``): one scope per page form.
+SCOPES = {
+    "explain": "Explain",
+    "path": "Path inspector",
+    "faith": "Faithfulness",
+    "loc": "Localization",
+    "axioms.check": "Axioms",
+    "axioms.sens": "Max-sensitivity",
+    "axioms.frag": "Fragility attack",
+    "axioms.sweep": "Hyperparameter sweep",
+    "study": "Study design",
+}
+
+
+def methods_key(scope: str) -> str:
+    """The methods picker of a scope (a multiselect, or a selectbox for one method)."""
+    return f"{scope}.methods"
+
+
+def method_key(scope: str, method: str, field: str) -> str:
+    """A widget of one method in a scope's form: a parameter name, ``noise.<setting>`` or ``layer``."""
+    return f"{scope}.m.{method}.{field}"
+
+
+def form_key(scope: str) -> str:
+    return f"{scope}.form"
+
+
+def submit_key(scope: str) -> str:
+    return f"{scope}.submit"
+
+
 # Sidebar (app.py): survive page switches because the sidebar is rendered on every page.
 MODEL_NAME = "sidebar.model"  # selectbox value: the model id
+WEIGHTS_UPLOAD = "sidebar.weights.upload"  # file_uploader: a state dict for a model that needs a weights file
+WEIGHTS_PATH = "sidebar.weights.path"  # selectbox: a weights file in XAI_WEIGHTS_DIR
+WEIGHTS = "sidebar.weights"  # (model id, weights label, ModelWrapper) loaded from an upload or path, or None
 SAMPLE_ID = "sidebar.sample"  # selectbox value: the bundled sample id
 UPLOAD = "sidebar.upload"  # file_uploader value
 CAMERA_ON = "sidebar.camera.on"  # toggle: show the camera input
@@ -17,8 +60,8 @@ IMAGE_ORIGIN = "image.origin"  # what IMAGE was loaded from: ("sample", id) or (
 IMAGE_ERROR = "image.error"  # message of the last failed upload, or None
 
 # Explain page.
-EXPLAIN_METHODS = "explain.methods"  # multiselect: method ids
-EXPLAIN_SUBMIT = "explain.submit"  # form submit button
+EXPLAIN_METHODS = methods_key("explain")  # multiselect: method ids
+EXPLAIN_SUBMIT = submit_key("explain")  # form submit button
 EXPLAIN_RESULTS = "explain.results"  # ExplainRun of the last submit (maps and errors), or None
 EXPLAIN_CMAP = "explain.display.cmap"
 EXPLAIN_ALPHA = "explain.display.alpha"
@@ -26,7 +69,9 @@ EXPLAIN_PERCENTILE = "explain.display.percentile"
 EXPLAIN_SIGNED = "explain.display.signed"
 EXPLAIN_SHARED = "explain.display.shared"
 EXPLAIN_SPLIT = "explain.display.split"  # comparison slider: percent of the width showing the overlay
-EXPLAIN_FORM = "explain.form"
+EXPLAIN_FORM = form_key("explain")
+EXPLAIN_SEND = "explain.send"  # selectbox: the page the explained requests are sent to
+EXPLAIN_SEND_BUTTON = "explain.send.button"
 
 
 def target_key(model_name: str, image_sha256: str) -> str:
@@ -34,36 +79,15 @@ def target_key(model_name: str, image_sha256: str) -> str:
     return f"explain.target.{model_name}.{image_sha256[:16]}"
 
 
-def param_key(method: str, param: str) -> str:
-    """A method hyperparameter widget in the explain form."""
-    return f"explain.param.{method}.{param}"
-
-
-def postprocess_key(method: str) -> str:
-    """The per-method post-processing choice (none / smoothgrad / vargrad)."""
-    return f"explain.post.{method}"
-
-
-def postprocess_param_key(method: str, param: str) -> str:
-    """A SmoothGrad/VarGrad parameter widget of one method."""
-    return f"explain.postparam.{method}.{param}"
-
-
 def download_key(kind: str, index: int, method: str) -> str:
     """A download button under a result (``kind`` is ``png``, ``npy`` or ``json``)."""
     return f"explain.download.{kind}.{index}.{method}"
 
 
-# Method settings forms of the Path inspector, Faithfulness and Localization pages (``method_form``).
-def method_param_key(page: str, method: str, param: str) -> str:
-    """A method hyperparameter widget in ``page``'s form (``page`` is ``path``, ``faith`` or ``loc``)."""
-    return f"{page}.param.{method}.{param}"
-
-
 # Path inspector page.
-PATH_METHOD = "path.method"  # selectbox: the path method
-PATH_FORM = "path.form"
-PATH_SUBMIT = "path.submit"
+PATH_METHOD = methods_key("path")  # selectbox: the path method
+PATH_FORM = form_key("path")
+PATH_SUBMIT = submit_key("path")
 PATH_RESULT = "path.result"  # (model id, image sha256, compute.MapResult) of the last walk, or None
 PATH_CHART = "path.chart"  # the path profile chart
 
@@ -74,8 +98,8 @@ def path_target_key(model_name: str, image_sha256: str) -> str:
 
 
 # Faithfulness page.
-FAITH_METHODS = "faith.methods"  # multiselect: method ids
-FAITH_FORM = "faith.form"
+FAITH_METHODS = methods_key("faith")  # multiselect: method ids
+FAITH_FORM = form_key("faith")
 FAITH_STEPS = "faith.steps"  # the curve settings' widgets: faith_setting_key(name) for each setting
 FAITH_SUBSTRATE = "faith.substrate"
 FAITH_GRANULARITY = "faith.granularity"
@@ -83,7 +107,7 @@ FAITH_PATCH = "faith.patch_size"
 FAITH_SEGMENTS = "faith.n_segments"
 FAITH_SIGMA = "faith.sigma"
 FAITH_OUTPUT = "faith.output"
-FAITH_SUBMIT = "faith.submit"
+FAITH_SUBMIT = submit_key("faith")
 FAITH_RESULTS = "faith.results"  # faithfulness run of the last submit (maps, reports, settings), or None
 FAITH_VIEW_METHOD = "faith.view.method"  # step viewer: which map
 FAITH_VIEW_CURVE = "faith.view.curve"  # step viewer: insertion or deletion
@@ -102,9 +126,9 @@ def live_chart_key(draw: int) -> str:
 
 
 # Localization page.
-LOC_METHODS = "loc.methods"  # multiselect: method ids
-LOC_FORM = "loc.form"
-LOC_SUBMIT = "loc.submit"
+LOC_METHODS = methods_key("loc")  # multiselect: method ids
+LOC_FORM = form_key("loc")
+LOC_SUBMIT = submit_key("loc")
 LOC_RESULTS = "loc.results"  # (model id, image sha256, maps) of the last submit, or None
 LOC_UPLOAD = "loc.upload"  # file_uploader: CSV/JSON boxes
 LOC_TOLERANCE = "loc.tolerance"
@@ -142,7 +166,6 @@ SANITY_DATA_RESULTS = "sanity.data.results"  # list of data randomization runs a
 # Learn page.
 PRESENTATION = "learn.presentation"  # bool: presentation mode; a plain key (not a widget's) so it survives pages
 PRESENTATION_TOGGLE = "learn.presentation.toggle"  # the toggle widget, re-seeded from PRESENTATION on every run
-LEARN_FOCUS = "learn.map.focus"  # selectbox: the method whose card is shown beside the map
 LEARN_MAP_CHART = "learn.map.chart"
 LEARN_RULES_FORWARD = "learn.rules.forward"  # data_editor: the ReLU's forward input z (3x3)
 LEARN_RULES_SIGNAL = "learn.rules.signal"  # data_editor: the backward signal R from above (3x3)
@@ -156,42 +179,57 @@ LEARN_SAT_CHART = "learn.saturation.chart"
 LEARN_LRP_RUN = "learn.lrp.run"  # toggle: compare epsilon-LRP and gradient x input on the sidebar's image
 
 
+def learn_family_key(family: str) -> str:
+    """The method picker of a family's card on the Learn page."""
+    return f"learn.family.{family}"
+
+
+def learn_run_key(method: str) -> str:
+    """A card's "Run on the photo" button."""
+    return f"learn.run.{method}"
+
+
 def learn_rule_output_key(rule: str) -> str:
     """The read-only output grid of one backward rule (``gradient``, ``deconvnet``, ``guided``, ``rectgrad``)."""
     return f"learn.rules.output.{rule}"
 
 
-# Axioms & robustness page; method parameters use method_param_key(<section prefix>, ...) with these prefixes.
+# Axioms & robustness page: one method-settings scope per section (``SCOPES``).
 AXIOMS_PARAMS = "axioms.check"
 SENS_PARAMS = "axioms.sens"
 FRAG_PARAMS = "axioms.frag"
 SWEEP_PARAMS = "axioms.sweep"
-AXIOMS_METHODS = "axioms.check.methods"  # multiselect: method ids
-AXIOMS_FORM = "axioms.check.form"
-AXIOMS_SUBMIT = "axioms.check.submit"
+AXIOMS_METHODS = methods_key(AXIOMS_PARAMS)  # multiselect: method ids
+AXIOMS_FORM = form_key(AXIOMS_PARAMS)
+AXIOMS_SUBMIT = submit_key(AXIOMS_PARAMS)
 AXIOMS_RESULTS = "axioms.check.results"  # checks_compute.Run of the last submit, or None
-SENS_METHODS = "axioms.sens.methods"
-SENS_FORM = "axioms.sens.form"
+SENS_METHODS = methods_key(SENS_PARAMS)
+SENS_FORM = form_key(SENS_PARAMS)
 SENS_RADIUS = "axioms.sens.radius"
 SENS_SAMPLES = "axioms.sens.samples"
 SENS_SEED = "axioms.sens.seed"
-SENS_SUBMIT = "axioms.sens.submit"
+SENS_SUBMIT = submit_key(SENS_PARAMS)
 SENS_RESULTS = "axioms.sens.results"
-FRAG_METHOD = "axioms.frag.method"  # selectbox: one method id
-FRAG_FORM = "axioms.frag.form"
+FRAG_METHOD = methods_key(FRAG_PARAMS)  # selectbox: one method id
+FRAG_FORM = form_key(FRAG_PARAMS)
 FRAG_EPSILON = "axioms.frag.epsilon"  # L_inf budget in 1/255 pixel units
 FRAG_STEPS = "axioms.frag.steps"
 FRAG_TOP_K = "axioms.frag.top_k"
 FRAG_SEED = "axioms.frag.seed"
-FRAG_SUBMIT = "axioms.frag.submit"
+FRAG_SUBMIT = submit_key(FRAG_PARAMS)
 FRAG_RESULTS = "axioms.frag.results"
-SWEEP_METHOD = "axioms.sweep.method"
+SWEEP_METHOD = methods_key(SWEEP_PARAMS)
 SWEEP_PARAM = "axioms.sweep.param"  # selectbox: the swept parameter of SWEEP_METHOD
-SWEEP_FORM = "axioms.sweep.form"
+SWEEP_FORM = form_key(SWEEP_PARAMS)
 SWEEP_FAITHFULNESS = "axioms.sweep.faithfulness"  # checkbox: also insertion/deletion AUC per value
-SWEEP_SUBMIT = "axioms.sweep.submit"
+SWEEP_SUBMIT = submit_key(SWEEP_PARAMS)
 SWEEP_RESULTS = "axioms.sweep.results"
 SWEEP_CHART = "axioms.sweep.chart"
+
+
+def sweep_param_key(method: str) -> str:
+    """The swept parameter of a method (each method starts at its own first number)."""
+    return f"axioms.sweep.param.{method}"
 
 
 def sweep_values_key(method: str, param: str) -> str:
@@ -201,7 +239,7 @@ def sweep_values_key(method: str, param: str) -> str:
 
 def interaction_region_key(index: int) -> str:
     """The region picker under the ``index``-th map (Integrated Hessians)."""
-    return f"explain:interaction_region:{index}"
+    return f"explain.interaction_region.{index}"
 
 
 # Studies: the admin sign-in (sidebar), the participant page, the design and results pages.

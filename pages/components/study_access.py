@@ -23,6 +23,7 @@ from urllib.parse import urlencode, urlsplit
 
 import streamlit as st
 
+import xai_core
 from pages.components import incident, state, study_routes
 from xai_core import study
 
@@ -69,7 +70,7 @@ def open_or_explain() -> study.Database | None:
 
 def study_only() -> bool:
     """``$XAI_STUDY_ONLY`` is set: a participant-facing server that shows anonymous visitors the study pages only."""
-    return os.environ.get(ENV_STUDY_ONLY, "").strip().lower() in ("1", "true", "yes", "on")
+    return xai_core.settings.raw(ENV_STUDY_ONLY).lower() in ("1", "true", "yes", "on")
 
 
 def _cookie(name: str) -> str | None:

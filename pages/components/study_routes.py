@@ -34,7 +34,6 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from xai_core import study
-from xai_core.study import admin
 
 ADMIN_COOKIE = "xai_study_admin"
 DEVICE_COOKIE = "xai_study_device"
@@ -118,7 +117,7 @@ async def sign_in(request: Request) -> Response:
     response.set_cookie(
         ADMIN_COOKIE,
         session_id,
-        max_age=int(admin.ADMIN_SESSIONS.ttl_s),
+        max_age=int(study.ADMIN_SESSIONS.ttl_s),
         path="/",
         httponly=True,
         samesite="strict",

@@ -143,9 +143,20 @@ def wait_for_app(page: Page) -> None:
 
 def select_option(page: Page, scope: Locator, label: str, option_prefix: str) -> None:
     """Pick the option starting with ``option_prefix`` in the st.selectbox labelled ``label`` inside ``scope``."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
     box = scope.get_by_test_id("stSelectbox").filter(has_text=label)
-    box.locator("input").fill(option_prefix)
-    page.get_by_role("option").filter(has_text=option_prefix).first.click()
+    for attempt in range(3):  # a rerun that lands between typing and clicking closes the list: type again
+        wait_for_run(page)
+        box.locator("input").click()
+        box.locator("input").fill(option_prefix)
+        try:
+            page.get_by_role("option").filter(has_text=option_prefix).first.click(timeout=15_000)
+            return
+        except PlaywrightTimeoutError:
+            if attempt == 2:
+                raise
+            page.keyboard.press("Escape")
 
 
 def upload(page: Page, path: Path) -> None:
@@ -154,8 +165,17 @@ def upload(page: Page, path: Path) -> None:
     page.get_by_text(f"{path.name}, as the model sees it").wait_for(timeout=MODEL_MS)
 
 
+def label(method: str) -> str:
+    """How the app's pickers show a method: ``Grad-CAM (grad_cam)`` (``method_settings.title``)."""
+    import xai_core
+
+    title = xai_core.methods.get(method).title
+    return method if not title or title == method else f"{title} ({method})"
+
+
 def choose_methods(page: Page, methods: Sequence[str], scope: Locator | None = None) -> None:
-    """Make the "Methods" multiselect in ``scope`` (the page's main area by default) hold exactly ``methods``.
+    """Make the "Methods" multiselect in ``scope`` (the page's main area by default) hold exactly ``methods`` (ids;
+    the picker shows them as ``label(method)``).
 
     Methods not wanted are removed with their tag's button, missing ones are typed and clicked in the list (not
     Enter: the first entry of a filtered list is "Select N matches"). A multiselect outside a form reruns the page on
@@ -164,30 +184,38 @@ def choose_methods(page: Page, methods: Sequence[str], scope: Locator | None = N
     scope = scope if scope is not None else page.get_by_test_id("stMain")
     box = scope.get_by_test_id("stMultiSelect").filter(has_text="Methods").first
     box.wait_for(timeout=MODEL_MS)
+    wanted = [label(m) for m in methods]  # a slow method's label goes on with its expected time
     for chosen in box.locator("[data-tag]").all_inner_texts():
-        if chosen not in methods:
+        if not any(chosen.startswith(w) for w in wanted):
             box.get_by_role("button", name=f"Remove {chosen}", exact=True).click()
-            tag(box, chosen).wait_for(state="detached")
+            box.locator("[data-tag]").filter(has_text=chosen).first.wait_for(state="detached")
     field = box.locator("input")
-    for method in methods:
-        if tag(box, method).count():
+    for method, shown in zip(methods, wanted, strict=True):
+        if tag(box, shown).count():
             continue
         field.click()
         field.fill(method)
-        page.get_by_role("option", name=method, exact=True).click()
+        page.get_by_role("option").filter(has_text=shown).first.click()
         page.keyboard.press("Escape")
-        tag(box, method).wait_for()
+        tag(box, shown).wait_for()
+
+
+def xai_core_title(method: str) -> str:
+    import xai_core
+
+    return xai_core.methods.get(method).title or method
 
 
 def tag(multiselect: Locator, option: str) -> Locator:
-    """The tag of ``option`` (exactly) in a multiselect's field."""
-    return multiselect.locator(f"[data-tag][aria-label='{option}']")
+    """The tag of ``option`` in a multiselect's field (its label starts with it: "Grad-CAM (grad_cam)...")."""
+    return multiselect.locator(f"[data-tag][aria-label^='{option}']")
 
 
 def open_app(page: Page, url: str, *, sample: str | None = None, photo: Path | None = None) -> None:
     """Open the app and wait for its first run; then choose the bundled ``sample`` or upload ``photo``."""
     page.goto(url, wait_until="networkidle")
     wait_for_app(page)
+    wait_for_run(page)  # the first run also loads the model and times a probe: pickers answer after it
     if sample is not None:
         select_option(page, sidebar(page), "Sample image", sample)
         page.get_by_text(f"{sample}, as the model sees it").wait_for(timeout=MODEL_MS)
@@ -202,8 +230,10 @@ def compute_maps(page: Page, methods: Sequence[str]) -> None:
     """
     choose_methods(page, methods)
     form = page.get_by_test_id("stForm")
-    for method in methods:
-        form.get_by_test_id("stExpander").get_by_text(f"{method} settings", exact=True).first.wait_for()
+    if len(methods) > 1:  # one settings tab per method, named by its title
+        for method in methods:
+            form.get_by_role("tab", name=xai_core_title(method), exact=True).wait_for()
+    wait_for_run(page)
     form.get_by_role("button", name="Compute maps").click()
     for method in methods:
         overlay(page, method).wait_for(timeout=COMPUTE_MS)
@@ -225,10 +255,11 @@ def explain(
     compute_maps(page, methods)
 
 
-def open_page(page: Page, title: str) -> None:
-    """Switch pages through the sidebar's navigation (a new URL would start a new session without the upload)."""
+def open_page(page: Page, title: str, heading: str | None = None) -> None:
+    """Switch pages through the sidebar's navigation (a new URL would start a new session without the upload);
+    wait for the page's ``heading`` (its navigation title by default)."""
     page.get_by_test_id("stSidebarNav").get_by_role("link", name=title).click()
-    page.get_by_test_id("stHeading").filter(has_text=title).first.wait_for(timeout=MODEL_MS)
+    page.get_by_test_id("stHeading").filter(has_text=heading or title).first.wait_for(timeout=MODEL_MS)
 
 
 # The main area's st.image elements, optionally only those captioned with one of ``names`` (null: all).
@@ -350,3 +381,36 @@ class RequestLog:
 OUTSIDE_LINKS = """origin => [...document.querySelectorAll('[src],[href],[srcset],[action]')]
     .flatMap(el => ['src', 'href', 'srcset', 'action'].map(name => el.getAttribute(name)))
     .filter(v => v && /^(javascript:|https?:|\\/\\/)/i.test(v.trim()) && !v.startsWith(origin))"""
+
+
+def form_number(page: Page, label_text: str) -> Locator:
+    """The number input labelled ``label_text`` in the main area's visible form tab."""
+    return page.get_by_test_id("stMain").get_by_test_id("stNumberInput").filter(has_text=label_text).locator("input")
+
+
+def set_number(page: Page, label_text: str, value: float) -> None:
+    """Type ``value`` into a number input and commit it with Tab (Enter would submit its form)."""
+    field = form_number(page, label_text).first
+    field.fill(str(value))
+    field.press("Tab")
+
+
+def computed_font_px(locator: Locator) -> float:
+    """The computed font size of the first element of ``locator``, in CSS pixels (``zoom`` included)."""
+    return float(
+        locator.first.evaluate(
+            """el => { let z = 1; for (let e = el; e; e = e.parentElement) {
+                const v = parseFloat(getComputedStyle(e).zoom || '1'); if (!isNaN(v)) z *= v; }
+              return parseFloat(getComputedStyle(el).fontSize) * z; }"""
+        )
+    )
+
+
+def send_back_message(url: str, **fields: Any) -> None:
+    """Open a websocket to the app as a browser would and send one BackMsg (e.g. ``clear_cache=True``)."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from websockets.sync.client import connect
+
+    with connect(url.replace("http://", "ws://") + "_stcore/stream", subprotocols=["streamlit"]) as socket:
+        socket.send(BackMsg(**fields).SerializeToString())
+        time.sleep(2.0)  # let the server handle it before the socket closes

@@ -1,11 +1,12 @@
-"""Take the README screenshot: run the app, explain the cat sample with three methods, save docs/screenshot.png.
+"""Take the README's screenshots: every Explore/Evaluate/Learn page at 1280x720, after a cheap computation on it.
 
 A plain script, not a test (pytest collects only ``test_*.py``)::
 
-    .venv/bin/python tests/e2e/screenshot.py [--out docs/screenshot.png] [--chromium /usr/bin/chromium]
+    .venv/bin/python tests/e2e/screenshot.py [--out docs/screenshots] [--chromium /usr/bin/chromium]
 
 Needs Chromium (Debian: ``apt-get install -y chromium``) and the ``playwright`` Python package; no browser download.
-The server, the browser and the Explain flow are those of the browser tests (``browser.py``).
+The server, the browser and the flows are those of the browser tests (``browser.py``). 1280x720 is the smallest
+screen the app is designed for (a classroom projector): each picture is what fits on it, without scrolling.
 """
 
 from __future__ import annotations
@@ -13,20 +14,95 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from browser import CHROMIUM, ROOT, VIEWPORT, explain, launch_chromium, screenshot, start_app
+from browser import (
+    CHROMIUM,
+    COMPUTE_MS,
+    ROOT,
+    explain,
+    launch_chromium,
+    open_page,
+    overlay,
+    screenshot,
+    set_number,
+    settle,
+    sidebar,
+    start_app,
+    wait_for_run,
+)
 from playwright.sync_api import sync_playwright
 
 SAMPLE = "chelsea"
 METHODS = ("saliency", "grad_cam", "guided_grad_cam")
+VIEWPORT = {"width": 1280, "height": 720}
 
 log = logging.getLogger("screenshot")
 
 
+def _submit(page: Any, label: str) -> None:
+    wait_for_run(page)
+    page.get_by_role("button", name=label).first.click()
+
+
+def path_inspector(page: Any) -> None:
+    open_page(page, "Path inspector")
+    set_number(page, "steps", 16)
+    _submit(page, "Walk the path")
+    page.get_by_test_id("stPlotlyChart").first.wait_for(timeout=COMPUTE_MS)
+
+
+def faithfulness(page: Any) -> None:
+    open_page(page, "Faithfulness")
+    set_number(page, "steps", 20)
+    _submit(page, "Compute curves")
+    page.get_by_text("Perturbed image at step k").wait_for(timeout=COMPUTE_MS)
+
+
+def localization(page: Any) -> None:
+    open_page(page, "Localization")
+    _submit(page, "Compute maps")
+    page.get_by_text("Pointing game:").first.wait_for(timeout=COMPUTE_MS)
+
+
+def sanity(page: Any) -> None:
+    open_page(page, "Sanity checks")
+    page.get_by_text("Every k-th layer").wait_for(timeout=COMPUTE_MS)
+
+
+def axioms(page: Any) -> None:
+    open_page(page, "Axioms & robustness")
+    _submit(page, "Check axioms")
+    page.get_by_test_id("stDataFrame").first.wait_for(timeout=COMPUTE_MS)
+
+
+def learn(page: Any) -> None:
+    open_page(page, "Learn (classroom mode)", "Learn: gradient-based attribution")
+    page.get_by_role("button", name=f"Run on {SAMPLE}").first.click()
+    page.get_by_test_id("stImageCaption").filter(has_text="class").first.wait_for(timeout=COMPUTE_MS)
+
+
+def presentation(page: Any) -> None:
+    sidebar(page).get_by_text("Presentation mode", exact=True).click()
+    wait_for_run(page)
+
+
+PAGES: dict[str, Callable[[Any], None]] = {
+    "path_inspector": path_inspector,
+    "faithfulness": faithfulness,
+    "localization": localization,
+    "sanity": sanity,
+    "axioms": axioms,
+    "learn": learn,
+    "learn_presentation": presentation,
+}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot.png")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument("--chromium", default=CHROMIUM)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -35,12 +111,21 @@ def main() -> int:
         with sync_playwright() as playwright:
             browser = launch_chromium(playwright, args.chromium)
             page = browser.new_page(viewport=VIEWPORT)
+            page.set_default_timeout(120_000)
             explain(page, server.url, METHODS, sample=SAMPLE)
-            screenshot(page, args.out)
+            overlay(page, METHODS[-1]).wait_for()
+            page.get_by_text("Saliency maps for class").scroll_into_view_if_needed()
+            settle(page)
+            screenshot(page, args.out / "explain.png")
+            for name, flow in PAGES.items():
+                flow(page)
+                page.get_by_test_id("stMain").evaluate("el => el.scrollTo(0, 0)")
+                settle(page, 1.5)
+                screenshot(page, args.out / f"{name}.png")
+                log.info("saved %s", args.out / f"{name}.png")
             browser.close()
     finally:
         server.stop()
-    log.info("saved %s", args.out)
     return 0
 
 

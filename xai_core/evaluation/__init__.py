@@ -32,15 +32,21 @@ _EXPORTS = {
     "Evaluation": "runner", "RunReport": "runner", "run": "runner", "check": "runner",
     "ImageRef": "inputs", "scan_folder": "inputs", "read_list": "inputs", "write_samples": "inputs",
     "read_annotations": "annotations", "attach_boxes": "annotations", "attach_masks": "annotations",
-    "ModelSpec": "modelspec", "RunSpec": "spec", "SpecMismatch": "spec",
+    "ModelSpec": "modelspec", "RunSpec": "spec", "SpecMismatch": "spec", "read_spec": "spec",
     "read_rows": "sink", "read_file": "sink", "load_map": "sink",
     "summary_table": "summarize", "export": "summarize",
 }  # fmt: skip
 
-__all__ = sorted(_EXPORTS)
+# Parts a caller (the app's Benchmark page) uses as modules: inputs, plots, views (figures and tables of rows),
+# summarize.
+_MODULES = ("inputs", "plots", "summarize", "views")
+
+__all__ = sorted([*_EXPORTS, *_MODULES])
 
 
 def __getattr__(name: str) -> Any:
+    if name in _MODULES:
+        return importlib.import_module(f"xai_core.evaluation.{name}")
     if name in _EXPORTS:
         return getattr(importlib.import_module(f"xai_core.evaluation.{_EXPORTS[name]}"), name)
     raise AttributeError(f"module 'xai_core.evaluation' has no attribute {name!r}")

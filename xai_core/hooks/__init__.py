@@ -48,6 +48,27 @@ class HookError(RuntimeError):
     """A rule or capture could not reach what it needs in this model."""
 
 
+def leaf_output_bytes(model: nn.Module, sample: Tensor) -> int:
+    """Bytes of every leaf module's output for ``sample`` (one gradient-free probe forward under ``model_lock``):
+    what ``batching.auto_chunk_size`` divides its memory budget by."""
+    total = [0]
+
+    def count(_m: nn.Module, _i: object, out: object) -> None:
+        if isinstance(out, Tensor):
+            total[0] += out.numel() * out.element_size()
+
+    leaves = [m for m in model.modules() if not any(True for _ in m.children())]
+    with model_lock(model):
+        handles = [m.register_forward_hook(count) for m in leaves]
+        try:
+            with torch.inference_mode():
+                model(sample)
+        finally:
+            for handle in handles:
+                handle.remove()
+    return total[0]
+
+
 # --- layer capture (CAM methods) -------------------------------------------------------------------------------
 
 

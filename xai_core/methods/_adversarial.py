@@ -11,7 +11,7 @@ batch or the chunking.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,6 +103,15 @@ def parse_epsilons(value: Any, method: str = "", name: str = "epsilons") -> list
     if not all(math.isfinite(e) and e > 0 for e in numbers):
         raise fail("every radius must be finite and > 0")
     return sorted(set(numbers))
+
+
+def search_passes(params: Mapping[str, Any]) -> int:
+    """Forward+backward passes per image of ``boundary_search`` at most (every radius tried; the app's time estimate
+    and fair-use cap): PGD's steps per radius, Carlini-Wagner's Adam steps per binary-search step."""
+    attacks = str(params["attacks"]).split("+")
+    pgd_passes = len(parse_epsilons(params["epsilons"])) * int(params["pgd_steps"]) if "pgd" in attacks else 0
+    cw_passes = int(params["cw_steps"]) * int(params["cw_binary_steps"]) if "cw" in attacks else 0
+    return pgd_passes + cw_passes
 
 
 def pixel_forward(model: nn.Module, pixels: Tensor, space: PixelSpace) -> tuple[Tensor, Tensor]:

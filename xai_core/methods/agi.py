@@ -29,7 +29,7 @@ Deviations from ``AGI_main.py``:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -112,12 +112,18 @@ def agi_paths(
 @register
 class AdversarialGradientIntegration(Method):
     name = "agi"
+    title = "Adversarial Gradient Integration (AGI)"
     family = "integrated"
     paper = "Pan, Li, Zhu. Explaining Deep Neural Network Models with Adversarial Gradient Integration. IJCAI 2021"
     url = "https://www.ijcai.org/proceedings/2021/0396.pdf"
     summary = "Gradients integrated along steepest-ascent paths towards random other classes, summed over them."
     reduction = "sum"
     params = (NUM_CLASSES, MAX_ITER, EPSILON, SCORE, SEED)
+
+    @classmethod
+    def passes(cls, params: Mapping[str, Any]) -> int:
+        """Forward+backward passes per image (the app's time estimate and fair-use cap)."""
+        return int(params["num_classes"]) * int(params["max_iter"])
 
     def compute(self, inputs: Tensor, ctx: Context, **params: Any) -> Tensor:
         _, logits = scores_at(ctx.model, inputs, ctx.target)  # validates the target first

@@ -6,7 +6,7 @@ One inheritance level: concrete methods subclass ``Method`` directly and share b
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -44,12 +44,19 @@ class Context:
             self.progress(min(1.0, max(0.0, fraction)))
 
     def for_batch(
-        self, target: Target, *, extras: dict[str, Any] | None = None, clean_inputs: Tensor | None = None
+        self,
+        target: Target,
+        *,
+        extras: dict[str, Any] | None = None,
+        progress: Callable[[float], None] | None = None,
+        clean_inputs: Tensor | None = None,
     ) -> Context:
         """The same context for an expanded or sliced batch (noise samples, path points).
 
         ``extras`` gives the batch its own record (SmoothGrad keeps every noise chunk's); by default it is shared.
-        ``clean_inputs``: the noise-free inputs of a batch of noisy copies.
+        ``progress`` receives the batch's own fraction done (SmoothGrad maps it into its share of the whole, so a
+        long inner method still reports, and can be cancelled, between its chunks). ``clean_inputs``: the noise-free
+        inputs of a batch of noisy copies.
         """
         return Context(
             self.model,
@@ -57,7 +64,7 @@ class Context:
             self.layer,
             self.generator,
             self.chunk_size,
-            None,
+            progress,
             self.extras if extras is None else extras,
             self.space,
             self.wrapper,
@@ -69,6 +76,7 @@ class Method:
     """A registered attribution method. Subclasses set the class attributes and implement ``compute``."""
 
     name: ClassVar[str] = ""
+    title: ClassVar[str] = ""  # human-readable name ("Integrated Gradients"), shown next to the id
     family: ClassVar[str] = "vanilla"
     paper: ClassVar[str] = ""  # "Authors, Title, Venue Year"
     url: ClassVar[str] = ""
@@ -81,6 +89,12 @@ class Method:
     # offers the path inspector for methods that record a path. A contract test checks each method keeps its word.
     records: ClassVar[tuple[str, ...]] = ()
 
+    @classmethod
+    def passes(cls, params: Mapping[str, Any]) -> int:
+        """Forward+backward passes per image that ``params`` imply (1 for a single-gradient method): what the app's
+        time estimate multiplies by a measured per-pass time and what a fair-use cap counts."""
+        return 1
+
     def compute(self, inputs: Tensor, ctx: Context, **params: Any) -> Tensor:
         """Return the map for ``inputs`` ``[B, C, H, W]``: same shape (pixel) or ``[B, 1, H, W]`` (cam)."""
         raise NotImplementedError
@@ -89,6 +103,7 @@ class Method:
     def describe(cls) -> dict[str, Any]:
         return {
             "name": cls.name,
+            "title": cls.title or cls.name,
             "family": cls.family,
             "paper": cls.paper,
             "url": cls.url,

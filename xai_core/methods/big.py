@@ -29,12 +29,13 @@ The earlier settings stay reachable: ``norm="linf"``, ``space="pixels"``, ``epsi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from xai_core.methods._adversarial import BOUNDARY_PARAMS, boundary_search, scores_at
+from xai_core.methods._adversarial import BOUNDARY_PARAMS, boundary_search, scores_at, search_passes
 from xai_core.methods.base import Context, Method
 from xai_core.params import IntParam
 from xai_core.paths import integrate_straight_path, quadrature, record_profile, rule_param
@@ -46,6 +47,7 @@ STEPS = IntParam("steps", 10, "path nodes of the integral from the boundary poin
 @register
 class BoundaryIntegratedGradients(Method):
     name = "big"
+    title = "Boundary-based Integrated Gradients (BIG)"
     records = ("completeness", "path")
     family = "integrated"
     paper = "Wang, Fredrikson, Datta. Robust Models Are More Interpretable Because Attributions Look Normal. ICML 2022"
@@ -53,6 +55,11 @@ class BoundaryIntegratedGradients(Method):
     summary = "Integrated Gradients from the closest adversarial example (PGD and Carlini-Wagner) to the image."
     reduction = "sum"
     params = (*BOUNDARY_PARAMS, STEPS, rule_param("riemann_trapezoid"))
+
+    @classmethod
+    def passes(cls, params: Mapping[str, Any]) -> int:
+        """Forward+backward passes per image (the app's time estimate and fair-use cap)."""
+        return search_passes(params) + int(params["steps"])
 
     def compute(self, inputs: Tensor, ctx: Context, **params: Any) -> Tensor:
         scores_at(ctx.model, inputs, ctx.target)  # validates the target before the search

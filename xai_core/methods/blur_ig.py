@@ -16,6 +16,7 @@ sigma(c_k)). PAIR evaluates each segment at its sharp end: ``rule="riemann_right
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -110,6 +111,7 @@ def blur_path(inputs: Tensor, ctx: Context, params: dict[str, Any], *, keep_grad
 @register
 class BlurIG(Method):
     name = "blur_ig"
+    title = "Blur Integrated Gradients"
     records = ("completeness", "path")
     family = "integrated"
     paper = "Xu, Venugopalan, Sundararajan. Attribution in Scale and Space. CVPR 2020"
@@ -117,6 +119,11 @@ class BlurIG(Method):
     summary = "Gradients integrated along a path of ever less blurred images: no baseline to choose."
     reduction = "sum"
     params = (MAX_SIGMA, STEPS, GRAD_STEP, SQRT, RULE)
+
+    @classmethod
+    def passes(cls, params: Mapping[str, Any]) -> int:
+        """Forward+backward passes per image (the app's time estimate and fair-use cap)."""
+        return int(params["steps"])
 
     def compute(self, inputs: Tensor, ctx: Context, **params: Any) -> Tensor:
         trace = blur_path(inputs, ctx, params)

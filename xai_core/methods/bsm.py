@@ -9,13 +9,14 @@ closer misclassified point; see ``big.py`` for the settings and the deviations f
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from xai_core.gradients import input_gradient
-from xai_core.methods._adversarial import BOUNDARY_PARAMS, boundary_search, scores_at
+from xai_core.methods._adversarial import BOUNDARY_PARAMS, boundary_search, scores_at, search_passes
 from xai_core.methods.base import Context, Method
 from xai_core.registry import register
 
@@ -23,12 +24,18 @@ from xai_core.registry import register
 @register
 class BoundarySaliencyMap(Method):
     name = "bsm"
+    title = "Boundary-based Saliency Map (BSM)"
     family = "integrated"
     paper = "Wang, Fredrikson, Datta. Robust Models Are More Interpretable Because Attributions Look Normal. ICML 2022"
     url = "https://arxiv.org/abs/2103.11257"
     summary = "Gradient of the class score at the closest adversarial example (the boundary's normal)."
     reduction = "max_abs"  # shown as a saliency map
     params = BOUNDARY_PARAMS
+
+    @classmethod
+    def passes(cls, params: Mapping[str, Any]) -> int:
+        """Forward+backward passes per image (the app's time estimate and fair-use cap)."""
+        return search_passes(params) + 1
 
     def compute(self, inputs: Tensor, ctx: Context, **params: Any) -> Tensor:
         f_input, _ = scores_at(ctx.model, inputs, ctx.target)

@@ -14,6 +14,7 @@ from xai_core.registry import register
 @register
 class Deconvnet(Method):
     name = "deconvnet"
+    title = "Deconvnet"
     family = "vanilla"
     paper = "Zeiler, Fergus. Visualizing and Understanding Convolutional Networks. ECCV 2014"
     url = "https://arxiv.org/abs/1311.2901"

@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import os
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -165,6 +165,7 @@ def _mean_reference_score(ctx: Context, refs: Tensor, index: Tensor) -> Tensor:
 @register
 class ExpectedGradients(Method):
     name = "expected_gradients"
+    title = "Expected Gradients"
     records = ("completeness",)
     family = "integrated"
     paper = (
@@ -175,6 +176,11 @@ class ExpectedGradients(Method):
     summary = "Integrated Gradients averaged over baselines drawn from a reference set, with random path points."
     reduction = "sum"
     params = (REFERENCES, SAMPLES, SEED)
+
+    @classmethod
+    def passes(cls, params: Mapping[str, Any]) -> int:
+        """Forward+backward passes per image (the app's time estimate and fair-use cap)."""
+        return int(params["samples"])
 
     def compute(self, inputs: Tensor, ctx: Context, **params: Any) -> Tensor:
         f_input, _ = scores_at(ctx.model, inputs, ctx.target)  # also validates the target first

@@ -41,6 +41,7 @@ def _rescaled_channel_sum(term: Tensor, per_channel: bool) -> Tensor:
 @register
 class FullGrad(Method):
     name = "fullgrad"
+    title = "FullGrad"
     records = ("completeness",)
     family = "bias"
     paper = "Srinivas, Fleuret. Full-Gradient Representation for Neural Network Visualization. NeurIPS 2019"

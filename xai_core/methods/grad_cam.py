@@ -19,6 +19,7 @@ def weighted_activation_map(activation: Tensor, weights: Tensor) -> Tensor:
 @register
 class GradCam(Method):
     name = "grad_cam"
+    title = "Grad-CAM"
     family = "vanilla"
     paper = (
         "Selvaraju et al. Grad-CAM: Visual Explanations from Deep Networks via Gradient-based Localization. ICCV 2017"

@@ -25,6 +25,7 @@ EPS = 1e-6  # keeps alpha finite where the denominator vanishes (pytorch-grad-ca
 @register
 class GradCamPlusPlus(Method):
     name = "grad_cam_pp"
+    title = "Grad-CAM++"
     family = "vanilla"
     paper = "Chattopadhay, Sarkar, Howlader, Balasubramanian. Grad-CAM++. WACV 2018"
     url = "https://arxiv.org/abs/1710.11063"

@@ -14,6 +14,7 @@ from xai_core.registry import register
 @register
 class GuidedBackprop(Method):
     name = "guided_backprop"
+    title = "Guided Backpropagation"
     family = "vanilla"
     paper = "Springenberg, Dosovitskiy, Brox, Riedmiller. Striving for Simplicity: The All Convolutional Net. 2015"
     url = "https://arxiv.org/abs/1412.6806"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from torch import Tensor
@@ -14,6 +15,7 @@ from xai_core.registry import register
 @register
 class GuidedGradCam(Method):
     name = "guided_grad_cam"
+    title = "Guided Grad-CAM"
     family = "vanilla"
     paper = (
         "Selvaraju et al. Grad-CAM: Visual Explanations from Deep Networks via Gradient-based Localization. ICCV 2017"
@@ -22,6 +24,11 @@ class GuidedGradCam(Method):
     summary = "Pixel-level guided backprop masked by the class-discriminative Grad-CAM map."
     reduction = "abs_sum"
     needs_layer = True
+
+    @classmethod
+    def passes(cls, params: Mapping[str, Any]) -> int:
+        """Forward+backward passes per image (the app's time estimate and fair-use cap)."""
+        return 2
 
     def compute(self, inputs: Tensor, ctx: Context, **params: Any) -> Tensor:
         guided = registry.get("guided_backprop")().compute(inputs, ctx)

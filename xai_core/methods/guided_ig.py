@@ -12,6 +12,7 @@ The path lives in the model's input space, between the baseline and the input.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -101,6 +102,7 @@ def guided_path(inputs: Tensor, ctx: Context, params: dict[str, Any], *, keep_gr
 @register
 class GuidedIG(Method):
     name = "guided_ig"
+    title = "Guided Integrated Gradients"
     records = ("completeness", "path")
     family = "integrated"
     paper = "Kapishnikov, Venugopalan, Avci, Wedin, Terry, Bolukbasi. Guided Integrated Gradients. CVPR 2021"
@@ -108,6 +110,11 @@ class GuidedIG(Method):
     summary = "IG along an adaptive path that first moves the features with the smallest gradients."
     reduction = "sum"
     params = (baseline_param(), STEPS, FRACTION, MAX_DIST, BLUR_SIGMA, SEED)
+
+    @classmethod
+    def passes(cls, params: Mapping[str, Any]) -> int:
+        """Forward+backward passes per image (the app's time estimate and fair-use cap)."""
+        return int(params["steps"])
 
     def compute(self, inputs: Tensor, ctx: Context, **params: Any) -> Tensor:
         trace = guided_path(inputs, ctx, params)

@@ -23,6 +23,7 @@ path's profile and completeness gap (``paths.record_profile``) for the gradients
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from itertools import pairwise
 from typing import Any
 
@@ -85,6 +86,7 @@ def tree_scores(labels: list[np.ndarray], delta: Tensor, gbar: Tensor, features:
 @register
 class IntegratedDirectionalGradients(Method):
     name = "idg"
+    title = "Integrated Directional Gradients (IDG)"
     records = ("completeness", "path")
     family = "integrated"
     paper = (
@@ -96,6 +98,11 @@ class IntegratedDirectionalGradients(Method):
     kind = "cam"
     reduction = "none"
     params = (baseline_param(), STEPS, rule_param(), N_SEGMENTS, LEVELS, FEATURE_DIVIDENDS, BLUR_SIGMA, SEED)
+
+    @classmethod
+    def passes(cls, params: Mapping[str, Any]) -> int:
+        """Forward+backward passes per image (the app's time estimate and fair-use cap)."""
+        return int(params["steps"]) + 1
 
     def compute(self, inputs: Tensor, ctx: Context, **params: Any) -> Tensor:
         baseline = make_baseline(

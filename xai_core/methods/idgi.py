@@ -15,7 +15,7 @@ Keeps every node's gradient ([steps, B, C, H, W]) in memory.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -88,6 +88,7 @@ def important_direction_sum(gradients: Tensor, end_scores: Tensor) -> Tensor:
 @register
 class IDGI(Method):
     name = "idgi"
+    title = "Important Direction Gradient Integration (IDGI)"
     records = ("completeness", "path")
     family = "integrated"
     paper = "Yang, Wang, Bilgic. IDGI: A Framework to Eliminate Explanation Noise from Integrated Gradients. CVPR 2023"
@@ -98,6 +99,11 @@ class IDGI(Method):
         PATH, baseline_param(), STEPS, rule_param("riemann_left"), MAX_SIGMA, GRAD_STEP, SQRT, FRACTION, MAX_DIST,
         BLUR_SIGMA, SEED,
     )  # fmt: skip
+
+    @classmethod
+    def passes(cls, params: Mapping[str, Any]) -> int:
+        """Forward+backward passes per image (the app's time estimate and fair-use cap)."""
+        return int(params["steps"]) + 1
 
     def compute(self, inputs: Tensor, ctx: Context, **params: Any) -> Tensor:
         trace = TRACES[params["path"]](inputs, ctx, params, keep_gradients=True)

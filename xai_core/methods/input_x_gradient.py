@@ -14,6 +14,7 @@ from xai_core.registry import register
 @register
 class InputXGradient(Method):
     name = "input_x_gradient"
+    title = "Gradient × Input"
     family = "vanilla"
     paper = "Shrikumar, Greenside, Shcherbina, Kundaje. Not Just a Black Box. arXiv 2016"
     url = "https://arxiv.org/abs/1605.01713"

@@ -6,6 +6,7 @@ extras carry the completeness gap sum(attr) - (f(x) - f(x')) and the path profil
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from torch import Tensor
@@ -43,6 +44,7 @@ def straight_path(
 @register
 class IntegratedGradients(Method):
     name = "integrated_gradients"
+    title = "Integrated Gradients"
     records = ("completeness", "path")
     family = "integrated"
     paper = "Sundararajan, Taly, Yan. Axiomatic Attribution for Deep Networks. ICML 2017"
@@ -50,6 +52,11 @@ class IntegratedGradients(Method):
     summary = "Gradients averaged along the straight line from a baseline to the image, times (x - x')."
     reduction = "sum"
     params = (baseline_param(), STEPS, rule_param(), BLUR_SIGMA, SEED)
+
+    @classmethod
+    def passes(cls, params: Mapping[str, Any]) -> int:
+        """Forward+backward passes per image (the app's time estimate and fair-use cap)."""
+        return int(params["steps"]) + 1
 
     def compute(self, inputs: Tensor, ctx: Context, **params: Any) -> Tensor:
         path = straight_path(inputs, ctx, params)

@@ -25,6 +25,8 @@ watch ``Attribution.completeness``. Cost: R double backprops per node, so steps 
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import replace
 from functools import partial
@@ -76,6 +78,13 @@ def log_gauss(steps: int) -> tuple[Tensor, Tensor]:
     off = np.sqrt(beta[1:])
     nodes, vectors = np.linalg.eigh(np.diag(alpha) + np.diag(off, 1) + np.diag(off, -1))
     return torch.from_numpy(nodes), torch.from_numpy(beta[0] * vectors[0] ** 2)
+
+
+def _regions(params: Mapping[str, Any], side: int = 224) -> int:
+    """About how many regions ``params`` make on a ``side`` x ``side`` image (superpixels: the requested count)."""
+    if params["regions"] == "patch":
+        return math.ceil(side / max(1, int(params["patch_size"]))) ** 2
+    return int(params["n_segments"])
 
 
 def region_labels(inputs: Tensor, ctx: Context, params: dict[str, Any]) -> Tensor:
@@ -147,6 +156,7 @@ def sample_interactions(ctx: Context, x: Tensor, x0: Tensor, labels: Tensor, tar
 @register
 class IntegratedHessians(Method):
     name = "integrated_hessians"
+    title = "Integrated Hessians"
     records = ("completeness", "interactions")
     family = "integrated"
     paper = (
@@ -157,6 +167,11 @@ class IntegratedHessians(Method):
     kind = "cam"
     reduction = "none"
     params = (baseline_param(), STEPS, REGIONS, PATCH_SIZE, N_SEGMENTS, SMOOTH_RELU, BETA, BLUR_SIGMA, SEED)
+
+    @classmethod
+    def passes(cls, params: Mapping[str, Any]) -> int:
+        """Forward+backward passes per image (the app's time estimate and fair-use cap)."""
+        return int(params["steps"]) * (_regions(params) + 2)  # a Hessian row per region
 
     def compute(self, inputs: Tensor, ctx: Context, **params: Any) -> Tensor:
         baseline = make_baseline(

@@ -29,6 +29,7 @@ next to gradient x input): one backward pass with modified local rules, no path,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -135,6 +136,7 @@ def propagate(
 @register
 class LRP(Method):
     name = "lrp"
+    title = "Layer-wise Relevance Propagation (LRP)"
     family = "vanilla"
     paper = (
         "Bach, Binder, Montavon, Klauschen, Müller, Samek. On Pixel-Wise Explanations for Non-Linear Classifier "
@@ -144,6 +146,11 @@ class LRP(Method):
     summary = "The class score redistributed layer by layer to the pixels by per-layer rules (zennit's composites)."
     reduction = "sum"
     params = (COMPOSITE, EPSILON, GAMMA)
+
+    @classmethod
+    def passes(cls, params: Mapping[str, Any]) -> int:
+        """Forward+backward passes per image (the app's time estimate and fair-use cap)."""
+        return 2  # a relevance pass costs about two gradients (measured 1.5-2.1x on Lite0)
 
     def compute(self, inputs: Tensor, ctx: Context, **params: Any) -> Tensor:
         _logit_only(ctx.target, self.name)

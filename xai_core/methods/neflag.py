@@ -25,6 +25,7 @@ space (radius in pixel units) and is not clipped to [0, 1]: the gradient field i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -50,12 +51,18 @@ def _unit(v: Tensor) -> Tensor:
 @register
 class NegativeFluxAggregation(Method):
     name = "neflag"
+    title = "Negative Flux Aggregation (NeFLAG)"
     family = "integrated"
     paper = "Li, Pan, Li, Qiang, Zhu. Negative Flux Aggregation to Estimate Feature Attributions. IJCAI 2023"
     url = "https://arxiv.org/abs/2301.06989"
     summary = "Gradient times outward normal, averaged over points on a small sphere where the flux is negative."
     reduction = "sum"
     params = (EPSILON, SAMPLES, STEPS, SEED)
+
+    @classmethod
+    def passes(cls, params: Mapping[str, Any]) -> int:
+        """Forward+backward passes per image (the app's time estimate and fair-use cap)."""
+        return int(params["samples"]) * (int(params["steps"]) + 1) + 1
 
     def compute(self, inputs: Tensor, ctx: Context, **params: Any) -> Tensor:
         f_input, _ = scores_at(ctx.model, inputs, ctx.target)  # validates the target first

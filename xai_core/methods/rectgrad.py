@@ -32,6 +32,7 @@ from xai_core.registry import register
 @register
 class RectGrad(Method):
     name = "rectgrad"
+    title = "Rectified Gradient (RectGrad)"
     family = "vanilla"
     paper = (
         "Kim, Seo, Jeon, Koo, Choe, Jeon. Why are Saliency Maps Noisy? Cause of and Solution to Noisy Saliency Maps. "

@@ -14,6 +14,7 @@ from xai_core.registry import register
 @register
 class Saliency(Method):
     name = "saliency"
+    title = "Vanilla gradient"
     family = "vanilla"
     paper = "Simonyan, Vedaldi, Zisserman. Deep Inside Convolutional Networks. ICLR Workshop 2014"
     url = "https://arxiv.org/abs/1312.6034"

@@ -18,6 +18,7 @@ completeness gap of the sum of both parts.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -54,6 +55,7 @@ def split_point(scores: Tensor, f_input: Tensor, f_baseline: Tensor, phi: float)
 @register
 class SplitIG(Method):
     name = "split_ig"
+    title = "Split Integrated Gradients"
     records = ("completeness", "path")
     family = "integrated"
     paper = "Miglani, Kokhlikyan, Alsallakh, Martin, Reblitz-Richardson. Investigating Saturation Effects in IG. 2020"
@@ -61,6 +63,11 @@ class SplitIG(Method):
     summary = "IG over the non-saturated part of the path only, up to where f has made most of its change."
     reduction = "sum"
     params = (baseline_param(), STEPS, RULE, PHI, BLUR_SIGMA, SEED)
+
+    @classmethod
+    def passes(cls, params: Mapping[str, Any]) -> int:
+        """Forward+backward passes per image (the app's time estimate and fair-use cap)."""
+        return int(params["steps"]) + 1
 
     def compute(self, inputs: Tensor, ctx: Context, **params: Any) -> Tensor:
         if not 0.0 < params["phi"] < 1.0:

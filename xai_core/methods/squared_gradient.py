@@ -14,6 +14,7 @@ from xai_core.registry import register
 @register
 class SquaredGradient(Method):
     name = "squared_gradient"
+    title = "Squared Gradient"
     family = "vanilla"
     paper = "Gevrey, Dimopoulos, Lek. Review and comparison of methods to study the contribution of variables. 2003"
     url = "https://doi.org/10.1016/S0304-3800(02)00257-0"

@@ -1,9 +1,10 @@
-"""Teaching notes of the Learn page: one idea (plain words) and one formula (LaTeX) per method id.
+"""Teaching notes (the Learn page's lesson texts): one idea (plain words) and one formula (LaTeX) per method id.
 
 Written for this app, after the survey's taxonomy (Wang et al. 2024, "Gradient based Feature Attribution in
-Explainable AI: A Technical Review", sections 2-3) and the methods' own papers; the links come from the registry.
-Keys are registry ids plus the two post-processing wrappers (SmoothGrad, VarGrad), which are not registered
-methods but belong to the survey's fourth family. A test checks that every registered method has an entry.
+Explainable AI: A Technical Review", sections 2-3) and the methods' own papers; names, titles and paper links come
+from the registries (``methods.describe()``, ``noise.describe()``, ``metrics.describe()``), never from here. Keys
+are registry ids plus the post-processing modes (``noise.MODES``), which wrap any method and form the survey's
+fourth family. A test checks that every registered method and noise mode has an entry.
 """
 
 from __future__ import annotations
@@ -29,21 +30,6 @@ FAMILY_IDEAS = {
     "integrated": "Add up gradients along a path from a reference image (the baseline) to the image.",
     "bias": "Also credit the network's bias terms, then spread that credit over the pixels.",
     "postprocess": "Average (or take the variance of) any method's map over noisy copies of the image.",
-}
-
-# The post-processing wrappers: not in the registry (they wrap any method), but part of the taxonomy.
-POSTPROCESSORS = {
-    "smoothgrad": {
-        "summary": "Mean of a method's maps over copies of the image with Gaussian noise added.",
-        "paper": "Smilkov, Thorat, Kim, Viégas, Wattenberg. SmoothGrad: removing noise by adding noise. 2017",
-        "url": "https://arxiv.org/abs/1706.03825",
-    },
-    "vargrad": {
-        "summary": "Variance of a method's maps over copies of the image with Gaussian noise added.",
-        "paper": "Adebayo, Gilmer, Goodfellow, Kim. Local explanation methods for deep neural networks lack "
-        "sensitivity to parameter values. 2018",
-        "url": "https://arxiv.org/abs/1810.03292",
-    },
 }
 
 _GRAD = r"\frac{\partial f_c(\mathbf{x})}{\partial x_{k,ij}}"
@@ -234,6 +220,11 @@ NOTES: dict[str, Note] = {
         r"\boldsymbol{\delta}_s \sim \mathcal{N}(0, \sigma^2)",
         r"$\sigma$: the noise level times the image's value range.",
     ),
+    "smoothgrad_squared": Note(
+        "Like SmoothGrad, but square each noisy map before averaging: only the magnitude counts, so evidence for "
+        "and against the class no longer cancel, and strong regions stand out more.",
+        r"\hat{M}^2(\mathbf{x}) = \frac{1}{n}\sum_{s=1}^{n} M(\mathbf{x} + \boldsymbol{\delta}_s)^{\odot 2}",
+    ),
     "vargrad": Note(
         "Same noisy copies as SmoothGrad, but keep the variance of the maps instead of their mean: where does "
         "the explanation change most under small perturbations?",
@@ -273,3 +264,31 @@ EVALUATION = {
     "Ablation (faithfulness)": "Delete or insert pixels in the map's order and watch the score fall or rise.",
     "Randomization": "Randomize the model's weights or the labels: a faithful map must change.",
 }
+
+
+# The Sanity checks page's guide (Adebayo et al. 2018).
+SANITY_PAPER = "https://arxiv.org/abs/1810.03292"
+SANITY_GUIDE = f"""
+**What the checks ask.** A saliency map should depend on what the model learned. If you destroy the model or the
+data it learned from and the map hardly changes, the map was never telling you about the model.
+
+**Model randomization.** The weights are re-initialised from the logits down: *cascading* keeps the layers above
+randomised as it goes deeper, *independent* randomises one layer at a time with the rest trained. Each thumbnail's
+ρ is the Spearman rank correlation of |map| with the trained model's map.
+- *Passing*: the maps turn into noise or into something unrelated once the top layers are random, and the curves
+  fall towards 0 and stay there.
+- *Failing*: the maps keep the object's edges and the curves stay high even with most of the network random. The
+  method is then mostly showing the image, not the model.
+
+**Data randomization.** The same small CNN is trained on the digits with true labels and with shuffled labels,
+which it can only memorise (high training accuracy, chance on the test set). *Passing*: the two models' maps differ
+(low ρ). *Failing*: they look alike, so the map does not reflect what the labels taught the model.
+
+**What the paper found.** Plain gradients and Grad-CAM pass both tests. Guided backprop and guided Grad-CAM stay
+almost unchanged under randomization: they behave like edge detectors, and an edge detector applied to the image
+gives similar pictures without any model. Methods that multiply by the input (input × gradient, integrated
+gradients) keep some of the image's structure for the same reason, so their maps change less than the plain
+gradient's. Similarity numbers are a guide, not a verdict: look at the maps too.
+
+Adebayo et al., *Sanity Checks for Saliency Maps*, NeurIPS 2018: [{SANITY_PAPER}]({SANITY_PAPER})
+"""
