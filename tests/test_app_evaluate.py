@@ -1,0 +1,114 @@
+"""The Evaluate pages are generic over the metric registry: every registered measure of a page's family renders its
+settings form with its schema's defaults and computes on a toy model with cheap settings, whatever measures other
+branches register. The app runs on a 32x32 toy classifier here; the measures' numbers are tested in tests/test_metrics_*.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+from toys import relu_cnn
+
+import xai_core
+from pages.components import compute, measures, state
+from xai_core import metrics, models
+
+pytestmark = pytest.mark.slow
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+SIZE = 32
+KINDS = ("number_input", "slider", "selectbox", "checkbox", "text_input", "radio")
+
+
+def toy_wrapper() -> models.ModelWrapper:
+    """A ReLU CNN with ten classes on 32x32 inputs behind the same wrapper the bundled model has."""
+    labels = [f"class {i}" for i in range(10)]
+    return models.ModelWrapper("toy", relu_cnn(classes=10), labels, "7", (SIZE, SIZE), SIZE, "bilinear",
+                               (0.5,) * 3, (0.25,) * 3)  # fmt: skip
+
+
+@pytest.fixture
+def toy_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
+    st.cache_data.clear()
+    compute.forget_models()
+    monkeypatch.setattr(xai_core, "load_model", lambda *args, **kwargs: toy_wrapper())
+    at = AppTest.from_file(APP, default_timeout=300).run()
+    assert not at.exception, [e.value for e in at.exception]
+    yield at
+    st.cache_data.clear()  # the toy sits in the caches under the bundled model's name
+    compute.forget_models()
+
+
+def ok(at: AppTest) -> AppTest:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def widget(at: AppTest, key: str) -> Any:
+    found = [w for kind in KINDS for w in at.get(kind) if w.key == key]
+    assert len(found) == 1, key
+    return found[0]
+
+
+def cheap(spec: dict[str, Any]) -> Any:
+    """A setting's cheapest sensible value: counts of steps, samples, points cut to 2 (or the minimum above)."""
+    if spec["type"] == "int" and spec["name"] != "seed" and spec["default"] > 4:
+        return max(spec.get("low") or 1, 2)
+    return spec["default"]
+
+
+def set_cheap(at: AppTest, scope: str, names: list[str]) -> None:
+    """Every setting widget of ``names`` shows its schema default; then set to ``cheap``."""
+    for setting in measures.settings_of(scope, names):
+        found = widget(at, setting.key)
+        assert found.value == setting.spec["default"], (setting.key, found.value)
+        if cheap(setting.spec) != setting.spec["default"]:
+            found.set_value(cheap(setting.spec))
+
+
+def every_measure_has_a_row(at: AppTest, key: str, names: list[str], methods: list[str]) -> None:
+    run = at.session_state[key]
+    assert [s.item.method for s in run.scored] == methods
+    for scored in run.scored:
+        assert set(scored.results) | set(scored.skipped) == set(names)
+        for name, result in scored.results.items():
+            assert result.name == name  # a record names its measure
+            assert result.higher_is_better == metrics.get(name).higher_is_better, name
+        for name, why in scored.skipped.items():
+            assert why, name  # a left-out measure says why
+    table = measures.table(run)
+    assert len(table) == len(names) * len(methods)
+    assert set(table["measure"]) == {measures.title(n) for n in names}
+
+
+def test_every_faithfulness_measure_renders_its_defaults_and_computes(toy_app: AppTest) -> None:
+    names = measures.available("faithfulness", ("model", "inputs", "maps", "explainer"))
+    assert set(metrics.REPORT) <= set(names)
+    at = toy_app
+    at.switch_page("pages/faithfulness.py").run()
+    at.multiselect(key=state.FAITH_METHODS).set_value(["saliency"])
+    at.multiselect(key=state.FAITH_MEASURES).set_value(names).run()
+    ok(at)
+    set_cheap(at, "faith", names)
+    at.button(key=state.FAITH_SUBMIT).click().run()
+    ok(at)
+    every_measure_has_a_row(at, state.FAITH_RESULTS, names, ["saliency"])
+    run = at.session_state[state.FAITH_RESULTS]
+    curves = measures.curves(run)
+    drawn = {name for name, _, _ in curves}
+    assert {"insertion", "deletion"} <= drawn
+    for name in names:  # every curve measure and every score that carries curves is drawn
+        result = run.scored[0].results.get(name)
+        own = [result] if isinstance(result, metrics.CurveResult) else list(getattr(result, "curves", ()))
+        assert {c.name for c in own} <= drawn, name
+    assert len(at.get("plotly_chart")) == 1
+    rows = measures.table(run)
+    assert np.isfinite(rows[rows["note"] == ""]["value"]).all()  # a value, or the reason there is none
+    assert rows[rows["note"] != ""]["value"].isna().all()
