@@ -1,6 +1,6 @@
 """The Evaluate pages are generic over the metric registry: every registered measure of a page's family renders its
 settings form with its schema's defaults and computes on a toy model with cheap settings, whatever measures other
-branches register. The app runs on a 32x32 toy classifier here; the measures' numbers are tested in tests/test_metrics_*.
+branches register. The app runs on a 32x32 toy classifier here; the numbers are tested in tests/test_metrics_*.
 """
 
 from __future__ import annotations
