@@ -152,7 +152,8 @@ ROBUST_FORM = form_key("robust")
 ROBUST_SUBMIT = submit_key("robust")
 ROBUST_RESULTS = measure_results_key("robust")
 ROBUST_WORST = "robust.worst"  # selectbox: the measure whose worst case is shown
-ROBUST_CHART = "robust.chart"
+ROBUST_CHART = "robust.chart"  # the measure's value per perturbed copy
+ROBUST_ABOUT = "robust.about"
 
 
 # Localization page.
