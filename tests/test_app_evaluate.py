@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from toys import relu_cnn
 
 import xai_core
-from pages.components import compute, measures, state
+from pages.components import compute, measures, state, worst_case
 from xai_core import metrics, models
 
 pytestmark = pytest.mark.slow
@@ -112,3 +112,29 @@ def test_every_faithfulness_measure_renders_its_defaults_and_computes(toy_app: A
     rows = measures.table(run)
     assert np.isfinite(rows[rows["note"] == ""]["value"]).all()  # a value, or the reason there is none
     assert rows[rows["note"] != ""]["value"].isna().all()
+
+
+def test_every_robustness_and_complexity_measure_computes_with_its_worst_case(toy_app: AppTest) -> None:
+    names = measures.available(("robustness", "complexity"), ("model", "inputs", "maps", "explainer"))
+    at = toy_app
+    at.switch_page("pages/robustness.py").run()
+    ok(at)
+    if not names:
+        assert any("No robustness or complexity measure" in i.value for i in at.info)
+        return
+    assert at.multiselect(key=state.ROBUST_MEASURES).value == names  # all of them by default
+    at.multiselect(key=state.ROBUST_METHODS).set_value(["saliency", "grad_cam"]).run()
+    set_cheap(at, "robust", names)
+    at.button(key=state.ROBUST_SUBMIT).click().run()
+    ok(at)
+    every_measure_has_a_row(at, state.ROBUST_RESULTS, names, ["saliency", "grad_cam"])
+    run = at.session_state[state.ROBUST_RESULTS]
+    worst = worst_case.measures_with_worst(run)
+    assert worst == [n for n in names if metrics.get(n).family == "robustness"]  # each perturbs the image
+    for scored in run.scored:
+        for name in worst:
+            record = scored.results[name]
+            if int(record.worst[0]) >= 0:  # the copy's own explanation was kept when the measure computed it
+                assert scored.worst_maps[name].shape == (1, SIZE, SIZE), name
+    captions = [c for image in at.image for c in image.captions]
+    assert sum(c.startswith("worst copy #") or c.startswith("no perturbed copy") for c in captions) == 2

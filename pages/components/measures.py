@@ -312,9 +312,11 @@ def table(run_: Run) -> pd.DataFrame:
                         reverse=metrics.get(name).higher_is_better)  # fmt: skip
         ranks = {m: i for i, (_, m) in enumerate(valued, start=1)}
         for method, result, why in found:
-            rows.append({"measure": title(name), "method": method, "value": value_text(result) if result else None,
-                         "unit": metrics.get(name).unit, "better": better(name), "rank": ranks.get(method),
-                         "note": why or ""})  # fmt: skip
+            value = value_text(result) if result is not None else None
+            if result is not None and value is None:
+                why = "undefined on this image (no perturbed copy or sample counted)"
+            rows.append({"measure": title(name), "method": method, "value": value, "unit": metrics.get(name).unit,
+                         "better": better(name), "rank": ranks.get(method), "note": why or ""})  # fmt: skip
     return pd.DataFrame(rows)
 
 
