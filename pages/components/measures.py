@@ -43,6 +43,10 @@ def available(families: str | Sequence[str], supplied: Sequence[str]) -> list[st
     return [d["name"] for d in metrics.describe() if d["family"] in wanted and set(d["needs"]) <= set(supplied)]
 
 
+def needs(name: str) -> tuple[str, ...]:
+    return tuple(metrics.get(name).needs)
+
+
 def title(name: str) -> str:
     return metrics.get(name).title or name
 
@@ -258,10 +262,11 @@ def score(
 
 def run(
     scope: str, subject: Any, maps: Sequence[MapResult | Failure], values: Mapping[str, Mapping[str, Any]],
-    *, context: str = "", supplied: Mapping[str, Any] | None = None,
+    *, context: str = "", supplied: Mapping[str, Any] | None = None, quiet: bool = False,
 ) -> Run | None:  # fmt: skip
-    """Validate the settings, then score every map under one progress bar (ETA, Stop); None after a message when
-    a setting is invalid. A map whose measures fail becomes a ``Failure`` with the message; the others go on."""
+    """Validate the settings, then score every map under one progress bar (ETA, Stop; none when ``quiet``: cheap
+    measures recomputed as the page's inputs change); None after a message when a setting is invalid. A map whose
+    measures fail becomes a ``Failure`` with the message; the others go on."""
     try:
         settings = resolve(values)
     except xai_core.ParameterError as exc:
@@ -270,7 +275,7 @@ def run(
     items = [m for m in maps if isinstance(m, MapResult)]
     failures = [m for m in maps if isinstance(m, Failure)]
     scored: list[Scored] = []
-    bar = runner.Progress(max(1, len(items)), stop_key=state.measure_stop_key(scope))
+    bar: Any = _Silent() if quiet else runner.Progress(max(1, len(items)), stop_key=state.measure_stop_key(scope))
     try:
         for i, item in enumerate(items):
             bar.begin(i, f"Measuring {item.title}")
@@ -289,6 +294,22 @@ def run(
     return Run(subject.model_name, subject.image.sha256, context, shown, scored, dict(settings), failures)
 
 
+class _Silent:
+    """``runner.Progress``'s interface, showing nothing."""
+
+    def begin(self, index: int, label: str) -> None:
+        pass
+
+    def show(self, fraction: float) -> None:
+        pass
+
+    def waiting(self, position: int) -> None:
+        pass
+
+    def done(self) -> None:
+        pass
+
+
 def current(key: str, subject: Any, context: str | None = None) -> Run | None:
     """The scope's stored run when it belongs to this model and image (and ``context``, when given)."""
     found: Run | None = st.session_state.get(key)
@@ -302,9 +323,9 @@ def value_text(result: Any) -> float | None:
     return None if np.isnan(value) else value
 
 
-def table(run_: Run) -> pd.DataFrame:
+def table(run_: Run, pending: Mapping[str, str] | None = None) -> pd.DataFrame:
     """One row per (measure, method), ranked within each measure by its direction (1 = best); left-out measures
-    keep their row with the reason."""
+    keep their row with the reason, and so do the ``pending`` ones (not computed: why)."""
     rows = []
     for name in dict.fromkeys(n for s in run_.scored for n in (*s.results, *s.skipped)):
         found = [(s.item.title, s.results.get(name), s.skipped.get(name)) for s in run_.scored]
@@ -317,13 +338,16 @@ def table(run_: Run) -> pd.DataFrame:
                 why = "undefined on this image (no perturbed copy or sample counted)"
             rows.append({"measure": title(name), "method": method, "value": value, "unit": metrics.get(name).unit,
                          "better": better(name), "rank": ranks.get(method), "note": why or ""})  # fmt: skip
+    for name, why in (pending or {}).items():
+        rows += [{"measure": title(name), "method": s.item.title, "value": None, "unit": metrics.get(name).unit,
+                  "better": better(name), "rank": None, "note": why} for s in run_.scored]  # fmt: skip
     return pd.DataFrame(rows)
 
 
-def show_table(run_: Run, key: str | None = None) -> None:
+def show_table(run_: Run, key: str | None = None, pending: Mapping[str, str] | None = None) -> None:
     for failure in run_.failures:
         st.error(failure.message)
-    frame = table(run_)
+    frame = table(run_, pending)
     if frame.empty:
         return
     st.dataframe(

@@ -168,9 +168,11 @@ LOC_DRAW = "loc.draw"  # plotly_chart selection: a box dragged on the image
 LOC_TOOL = "loc.tool"  # radio: what dragging on the image draws (the box, a mask polygon, a mask rectangle, erase)
 LOC_MASK_DRAW = "loc.mask.draw"  # plotly_chart selection: a lasso or box drawn for the mask
 LOC_MASK_UPLOAD = "loc.mask.upload"  # file_uploader: a mask PNG
+LOC_MASK_APPLIED = "loc.mask.applied"  # (upload file id, image sha256) last turned into a mask
 LOC_MASK_CLEAR = "loc.mask.clear"  # button
 LOC_MASK_DOWNLOAD = "loc.mask.download"
 LOC_ABOUT = "loc.about"
+LOC_TABLE = "loc.table"
 
 
 def mask_key(image_sha256: str) -> str:
