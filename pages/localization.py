@@ -78,12 +78,14 @@ if stored is None or stored[:2] != (subject.model_name, image.sha256) or not map
 offered = measures.available("localization", SUPPLIED)
 with st.expander(f"The {len(offered)} localization measures: what they measure, their papers"):
     measures.about(offered, key=state.LOC_ABOUT)
+    st.caption("A measure that needs the true class takes the explained one (the model's prediction).")
 names = measures.pick(SCOPE, offered, offered)
 values = measures.settings_form(SCOPE, names)
 supplied = {"boxes": [found]} | ({"masks": mask[None]} if mask is not None else {})
 ready = [n for n in names if set(measures.needs(n)) <= {"model", "inputs", "maps", *supplied}]
 context = f"{found}|{masks_view.fingerprint(mask)}"
 run = measures.run(SCOPE, subject, maps, {n: values[n] for n in ready}, context=context, supplied=supplied, quiet=True)
+st.session_state[state.LOC_SCORES] = run
 if run is None:
     st.stop()
 pending = {n: "needs a mask: draw one on the image or upload a PNG" for n in names if n not in ready}

@@ -5,6 +5,7 @@ branches register. The app runs on a 32x32 toy classifier here; the numbers are 
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,11 +13,12 @@ from typing import Any
 import numpy as np
 import pytest
 import streamlit as st
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 from toys import relu_cnn
 
 import xai_core
-from pages.components import compute, measures, state, worst_case
+from pages.components import compute, masks_view, measures, state, worst_case
 from xai_core import metrics, models
 
 pytestmark = pytest.mark.slow
@@ -138,3 +140,56 @@ def test_every_robustness_and_complexity_measure_computes_with_its_worst_case(to
                 assert scored.worst_maps[name].shape == (1, SIZE, SIZE), name
     captions = [c for image in at.image for c in image.captions]
     assert sum(c.startswith("worst copy #") or c.startswith("no perturbed copy") for c in captions) == 2
+
+
+def _png(mask: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(mask.astype(np.uint8) * 255).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_every_localization_measure_computes_with_a_box_and_an_uploaded_mask(toy_app: AppTest) -> None:
+    names = measures.available("localization", ("model", "inputs", "maps", "boxes", "masks"))
+    with_mask = [n for n in names if "masks" in metrics.get(n).needs]
+    at = toy_app
+    at.switch_page("pages/localization.py").run()
+    at.multiselect(key=state.LOC_METHODS).set_value(["saliency", "grad_cam"])
+    at.button(key=state.LOC_SUBMIT).click().run()
+    ok(at)
+    assert at.multiselect(key=state.LOC_MEASURES).value == names
+    set_cheap(at, "loc", names)
+    at.run()
+    ok(at)
+    table = at.dataframe[-1].value  # before a mask: its measures wait, with the reason
+    waiting = table[table["note"].str.startswith("needs a mask")]
+    assert set(waiting["measure"]) == {measures.title(n) for n in with_mask}
+    mask = np.zeros((SIZE, SIZE), dtype=bool)
+    mask[8:20, 10:26] = True
+    at.file_uploader(key=state.LOC_MASK_UPLOAD).upload("mask.png", _png(mask), "image/png").run()
+    ok(at)
+    sha = at.session_state[state.IMAGE].sha256
+    assert (at.session_state[state.mask_key(sha)] == mask).all()
+    every_measure_has_a_row(at, state.LOC_SCORES, names, ["saliency", "grad_cam"])
+    at.file_uploader(key=state.LOC_MASK_UPLOAD).upload("<b>bad</b>.png", b"not a png", "image/png").run()
+    assert not at.exception and at.error
+    assert "<b>bad</b>.png: not a PNG image that can be read" in [t.value for t in at.text]  # the name: plain text
+
+
+def test_a_mask_is_drawn_by_strokes_and_uploads_follow_the_crop() -> None:
+    size = (20, 30)
+    lasso = {"selection": {"lasso": [{"x": [2, 12, 12, 2], "y": [3, 3, 9, 9]}], "box": []}}
+    region = masks_view.stroke(lasso, size)
+    assert region.shape == size and region[3:10, 2:13].all() and region.sum() == 7 * 11  # edges included
+    rectangle = {"selection": {"box": [{"x": [20.2, 25.6], "y": [1.0, 4.0]}], "lasso": []}}
+    assert masks_view.stroke(rectangle, size).sum() == (26 - 20) * (4 - 1)  # x1, y1 exclusive, as boxes
+    assert masks_view.stroke({"selection": {}}, size) is None
+    model = xai_core.load_model()
+    original = np.zeros((300, 400), dtype=bool)  # an object drawn on the original image (400 x 300)
+    original[100:200, 150:300] = True
+    found = masks_view.from_upload(_png(original), "m.png", model, (400, 300))
+    x0, y0, x1, y1 = model.box_to_input((150, 100, 300, 200), (400, 300))
+    rows, cols = np.nonzero(found)
+    assert abs(cols.min() - x0) <= 1 and abs(cols.max() + 1 - x1) <= 1 and abs(rows.min() - y0) <= 1
+    assert abs(rows.max() + 1 - y1) <= 1
+    with pytest.raises(ValueError, match=r"m.png is 10x10; a mask must have the image's size \(400x300\)"):
+        masks_view.from_upload(_png(np.ones((10, 10), bool)), "m.png", model, (400, 300))

@@ -153,19 +153,27 @@ def test_localization_prefills_the_annotation_and_scores_two_maps() -> None:
     assert typed == [round(v) for v in expected]
     at.button(key=state.LOC_SUBMIT).click().run()
     ok(at)
-    table = at.dataframe[0].value
-    assert list(table["method"]) == ["saliency", "grad_cam"]
-    assert set(table["pointing game ↑"]) <= {"hit", "miss"}
-    assert ((table["WSOL IoU ↑"] >= 0) & (table["WSOL IoU ↑"] <= 1)).all()
+    table = at.dataframe[-1].value
+    pointing = table[table["measure"] == "Pointing game"]
+    assert list(pointing["method"]) == ["saliency", "grad_cam"]
+    assert set(pointing["value"]) <= {0.0, 1.0}
+    wsol = table[table["measure"] == "WSOL IoU"]["value"]
+    assert ((wsol >= 0) & (wsol <= 1)).all()
     drawing, spec = chart_specs(at)  # the image to draw a box on, then the extended pointing game curves
     assert drawing["data"][0]["type"] == "image" and drawing["layout"]["dragmode"] == "select"
-    assert len(spec["data"]) == 2 and all("AUC" in t["name"] for t in spec["data"])
+    assert {t["name"] for t in spec["data"]} == {"saliency", "grad_cam"}
+    titles = {a["text"] for a in spec["layout"]["annotations"]}
+    assert {"Extended pointing game (AUC) ↑", "Extended pointing precision (AUC) ↑"} <= titles
     assert sum(1 for image in at.image for c in image.captions if c in ("saliency", "grad_cam")) == 2
+    assert any("Extended pointing game (the survey's definition)" in c for c in captions(at).splitlines())
 
     # a typed box moves the metrics without recomputing the maps
+    before, maps = at.dataframe[-1].value, at.session_state[state.LOC_RESULTS]
     at.number_input(key=state.box_key(sha, "x1")).set_value(int(typed[0]) + 20).run()
     ok(at)
-    assert len(at.dataframe[0].value) == 2
+    after = at.dataframe[-1].value
+    assert len(after) == len(before) and not after["value"].equals(before["value"])
+    assert at.session_state[state.LOC_RESULTS] is maps  # the same maps, not recomputed
 
     # an uploaded box file (original image coordinates) replaces the typed box; a bad one gives a message
     at.file_uploader(key=state.LOC_UPLOAD).upload("boxes.csv", b"image,x0,y0,x1,y1\ncoffee,0,0,600,400\n", "text/csv")

@@ -329,9 +329,9 @@ def table(run_: Run, pending: Mapping[str, str] | None = None) -> pd.DataFrame:
     rows = []
     for name in dict.fromkeys(n for s in run_.scored for n in (*s.results, *s.skipped)):
         found = [(s.item.title, s.results.get(name), s.skipped.get(name)) for s in run_.scored]
-        valued = sorted(((value_text(r), m) for m, r, _ in found if r is not None and value_text(r) is not None),
-                        reverse=metrics.get(name).higher_is_better)  # fmt: skip
-        ranks = {m: i for i, (_, m) in enumerate(valued, start=1)}
+        valued = {m: v for m, r, _ in found if r is not None and (v := value_text(r)) is not None}
+        sign = 1.0 if metrics.get(name).higher_is_better else -1.0
+        ranks = {m: 1 + sum(sign * (w - v) > 0 for w in valued.values()) for m, v in valued.items()}  # ties share
         for method, result, why in found:
             value = value_text(result) if result is not None else None
             if result is not None and value is None:

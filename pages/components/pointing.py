@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from pages.components import boxes, masks_view, measures, state
+from pages.components import boxes, masks_view, state
 from xai_core import viz
 
 COLUMNS = 3
@@ -94,9 +94,3 @@ def gallery(display: np.ndarray, run: Any, found: list[boxes.Coords], mask: np.n
             picture = viz.overlay(display, viz.normalize(scored.item.map, percentile=99.0), alpha=0.5, cmap="inferno")
             picture = marks(boxes.draw(masks_view.tinted(picture, mask), found, boxes.TRUTH), scored, run.settings)
             col.image(picture, caption=scored.item.title, width="stretch")
-            col.caption(" · ".join(_short(n, r) for n, r in scored.results.items()))
-
-
-def _short(name: str, result: Any) -> str:
-    value = measures.value_text(result)
-    return f"{measures.title(name)} {'n/a' if value is None else format(value, '.3g')}"

@@ -173,6 +173,7 @@ LOC_MASK_CLEAR = "loc.mask.clear"  # button
 LOC_MASK_DOWNLOAD = "loc.mask.download"
 LOC_ABOUT = "loc.about"
 LOC_TABLE = "loc.table"
+LOC_SCORES = "loc.scores"  # measures.Run of the current box, mask and settings
 
 
 def mask_key(image_sha256: str) -> str:
