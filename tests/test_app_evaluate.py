@@ -193,3 +193,20 @@ def test_a_mask_is_drawn_by_strokes_and_uploads_follow_the_crop() -> None:
     assert abs(rows.max() + 1 - y1) <= 1
     with pytest.raises(ValueError, match=r"m.png is 10x10; a mask must have the image's size \(400x300\)"):
         masks_view.from_upload(_png(np.ones((10, 10), bool)), "m.png", model, (400, 300))
+
+
+def test_every_randomization_measure_computes_on_the_sanity_page(toy_app: AppTest) -> None:
+    names = measures.available("randomization", ("model", "inputs", "maps", "explainer"))
+    at = toy_app
+    at.switch_page("pages/sanity.py").run()
+    ok(at)
+    if not names:
+        assert any("No randomization measure" in i.value for i in at.info)
+        return
+    scope = state.SANITY_MEASURES_SCOPE
+    assert at.multiselect(key=state.SANITY_MEASURES).value == names
+    at.multiselect(key=state.methods_key(scope)).set_value(["saliency"]).run()
+    set_cheap(at, scope, names)
+    at.button(key=state.SANITY_MEASURES_SUBMIT).click().run()
+    ok(at)
+    every_measure_has_a_row(at, state.SANITY_MEASURES_RESULTS, names, ["saliency"])

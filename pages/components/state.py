@@ -210,6 +210,7 @@ SANITY_MEASURES = measures_key(SANITY_MEASURES_SCOPE)
 SANITY_MEASURES_SUBMIT = submit_key(SANITY_MEASURES_SCOPE)
 SANITY_MEASURES_RESULTS = measure_results_key(SANITY_MEASURES_SCOPE)
 SANITY_MEASURES_CHART = "sanity.measures.chart"
+SANITY_MEASURES_ABOUT = "sanity.measures.about"
 
 
 # Learn page.
