@@ -200,7 +200,7 @@ def explainer(request: xai_core.Request, evaluated: Any, recorder: Recorder | No
         result = xai_core.attribute(evaluated if model is None else model, inputs, request, target=target)
         if recorder is not None and model is None:
             recorder.add(inputs, result.to_maps())
-        return result.attributions
+        return result  # the Attribution: measures take its attributions, or its maps by the method's convention
 
     return explain
 
