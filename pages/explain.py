@@ -21,6 +21,7 @@ FORM_HEIGHT = 250  # px: the form scrolls inside this box instead of pushing the
 SEND_TO = {  # scope -> (page title, page file)
     "faith": ("Faithfulness", "pages/faithfulness.py"),
     "loc": ("Localization", "pages/localization.py"),
+    "robust": ("Robustness & complexity", "pages/robustness.py"),
     "axioms.check": ("Axioms & robustness", "pages/axioms.py"),
 }
 

@@ -210,3 +210,35 @@ def test_every_randomization_measure_computes_on_the_sanity_page(toy_app: AppTes
     at.button(key=state.SANITY_MEASURES_SUBMIT).click().run()
     ok(at)
     every_measure_has_a_row(at, state.SANITY_MEASURES_RESULTS, names, ["saliency"])
+
+
+def test_send_to_localization_and_axioms_carries_the_exact_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    st.cache_data.clear()
+    seen: list[Any] = []
+    real = xai_core.checks.check_axioms
+
+    def recording(model: Any, inputs: Any, method: Any, **kwargs: Any) -> Any:
+        seen.append(method)
+        return real(model, inputs, method, **kwargs)
+
+    monkeypatch.setattr(xai_core.checks, "check_axioms", recording)
+    at = AppTest.from_file(APP, default_timeout=300).run()
+    at.multiselect(key=state.EXPLAIN_METHODS).set_value(["saliency"]).run()
+    at.selectbox(key=state.method_key("explain", "saliency", "noise.mode")).set_value("smoothgrad")
+    at.number_input(key=state.method_key("explain", "saliency", "noise.samples")).set_value(2)
+    at.button(key=state.EXPLAIN_SUBMIT).click().run()
+    ok(at)
+    explained = at.session_state[state.EXPLAIN_RESULTS].items[0].request
+    for scope, submit in (("loc", state.LOC_SUBMIT), ("axioms.check", state.AXIOMS_SUBMIT)):
+        at.selectbox(key=state.EXPLAIN_SEND).set_value(scope)
+        at.button(key=state.EXPLAIN_SEND_BUTTON).click().run()
+        ok(at)
+        assert at.multiselect(key=state.methods_key(scope)).value == ["saliency"]
+        assert at.selectbox(key=state.method_key(scope, "saliency", "noise.mode")).value == "smoothgrad"
+        assert at.number_input(key=state.method_key(scope, "saliency", "noise.samples")).value == 2
+        at.button(key=submit).click().run()
+        ok(at)
+        at.switch_page("pages/explain.py").run()
+    (item,) = at.session_state[state.LOC_RESULTS][2]
+    assert item.request == explained and item.cached  # the Explain page's map, from the cache
+    assert seen == [explained]  # the axioms checked the very request
