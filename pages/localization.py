@@ -50,7 +50,7 @@ with settings:
             st.error("The box needs x1 > x0 and y1 > y0.")
     with st.expander("**Mask**: draw it on the image or upload a PNG", expanded=True):
         mask = masks_view.source(model, image)
-    chosen = method_settings.pick(SCOPE, DEFAULT_METHODS)
+    chosen = method_settings.pick(SCOPE, DEFAULT_METHODS, describe=runner.labels(subject))
     with st.form(state.LOC_FORM):
         with st.container(height=260):
             specs = method_settings.form(SCOPE, chosen, layers=model.cam_layers(), bound=fair.bound)

@@ -26,7 +26,7 @@ offered = measures.available(FAMILIES, SUPPLIED)
 picture, settings = st.columns([1, 3], gap="medium")
 page.picture(subject, picture, f"{subject.image.name}: explaining class {subject.label(target)}")
 with settings:
-    chosen = method_settings.pick(SCOPE, DEFAULT_METHODS)
+    chosen = method_settings.pick(SCOPE, DEFAULT_METHODS, describe=runner.labels(subject))
     names = measures.pick(SCOPE, offered, offered)
     with st.form(state.ROBUST_FORM):
         with st.container(height=260):
@@ -34,7 +34,7 @@ with settings:
         with st.expander("Settings of the measures", expanded=True), st.container(height=240):
             values = measures.settings_form(SCOPE, names)
         submitted = st.form_submit_button("Compute measures", type="primary", key=state.ROBUST_SUBMIT)
-urlstate.publish(specs)
+urlstate.publish(SCOPE, specs)
 with st.expander(f"The {len(offered)} robustness and complexity measures: what they measure, their papers"):
     measures.about(offered, key=state.ROBUST_ABOUT)
     st.caption(

@@ -151,7 +151,7 @@ def measures_test(subject: Any) -> None:
         "Each measure explains the image again, with the method's own settings, for another class or on randomised "
         "copies of the model (never the model itself); the progress bar shows the time left."
     )
-    chosen = method_settings.pick(MEASURES_SCOPE, DEFAULT_METHODS)
+    chosen = method_settings.pick(MEASURES_SCOPE, DEFAULT_METHODS, describe=runner.labels(subject))
     names = measures.pick(MEASURES_SCOPE, offered, offered)
     with st.form(state.form_key(MEASURES_SCOPE)):
         with st.container(height=240):
