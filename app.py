@@ -64,6 +64,7 @@ def studio_pages() -> dict[str, list[st.Page]]:
         "Evaluate": [
             page("pages/faithfulness.py", "Faithfulness", ":material/show_chart:", "Evaluate"),
             page("pages/localization.py", "Localization", ":material/center_focus_strong:", "Evaluate"),
+            page("pages/robustness.py", "Robustness & complexity", ":material/blur_on:", "Evaluate"),
             page("pages/sanity.py", "Sanity checks", ":material/shuffle:", "Evaluate"),
             page("pages/axioms.py", "Axioms & robustness", ":material/rule:", "Evaluate"),
             page("pages/benchmark.py", "Benchmark", ":material/leaderboard:", "Evaluate"),

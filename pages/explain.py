@@ -21,6 +21,7 @@ FORM_BOX = "explain-form-box"  # the form scrolls inside this box (30% of the sc
 SEND_TO = {  # scope -> (page title, page file)
     "faith": ("Faithfulness", "pages/faithfulness.py"),
     "loc": ("Localization", "pages/localization.py"),
+    "robust": ("Robustness & complexity", "pages/robustness.py"),
     "axioms.check": ("Axioms & robustness", "pages/axioms.py"),
 }
 

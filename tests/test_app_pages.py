@@ -95,28 +95,32 @@ def test_path_inspector_plots_the_path_and_alpha_star() -> None:
 
 def test_faithfulness_curves_table_step_viewer_and_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     st.cache_data.clear()
-    calls: list[int] = []
-    real = metrics.faithfulness_report
+    calls: list[tuple[list[str], int]] = []
+    real = metrics.evaluate_many
 
-    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
-        calls.append(kwargs["steps"])
-        return real(*args, **kwargs)
+    def counting(names, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append((list(names), kwargs["overrides"][names[0]].get("steps", 0)))
+        return real(names, **kwargs)
 
-    monkeypatch.setattr(metrics, "faithfulness_report", counting)
+    monkeypatch.setattr(metrics, "evaluate_many", counting)
     at = page("pages/faithfulness.py")
     assert at.multiselect(key=state.FAITH_METHODS).value == ["saliency", "grad_cam"]
+    assert at.multiselect(key=state.FAITH_MEASURES).value == list(metrics.REPORT)
     at.number_input(key=state.FAITH_STEPS).set_value(10)
     at.selectbox(key=state.FAITH_GRANULARITY).set_value("patch")
     at.button(key=state.FAITH_SUBMIT).click().run()
     ok(at)
-    assert calls == [10, 10]
+    assert calls == [(list(metrics.REPORT), 10)] * 2  # one shared computation per map
     (spec,) = chart_specs(at)
-    assert {t["name"] for t in spec["data"]} == {"saliency", "grad_cam"} and len(spec["data"]) == 4
-    table = at.dataframe[0].value
+    assert {t["name"] for t in spec["data"]} == {"saliency", "grad_cam"}
+    titles = {a["text"] for a in spec["layout"]["annotations"]}
+    assert {"Insertion AUC ↑", "Deletion AUC ↓", "Deletion AUC (LeRF) ↑"} <= titles  # LeRF: inside AOPC and ABPC
+    table = at.dataframe[-1].value
     assert len(table) == 16 and set(table["method"]) == {"saliency", "grad_cam"}
-    better = dict(zip(table["metric"], table["better"], strict=False))
+    better = dict(zip(table["measure"], table["better"], strict=False))
     assert better["Insertion AUC"] == "↑ higher" and better["Deletion AUC"] == "↓ lower"
     assert better["Average Drop (AD, %)"] == "↓ lower" and better["ABPC"] == "↑ higher"
+    assert sorted(table["rank"]) == [1] * 8 + [2] * 8
 
     at.selectbox(key=state.FAITH_VIEW_METHOD).set_value("grad_cam")
     at.radio(key=state.FAITH_VIEW_CURVE).set_value("deletion")
@@ -125,9 +129,10 @@ def test_faithfulness_curves_table_step_viewer_and_cache(monkeypatch: pytest.Mon
     assert any(c == "grad_cam, deletion, step 10/10" for image in at.image for c in image.captions)
     assert "**784 of 784** patch features" in "\n".join(m.value for m in at.markdown)  # 8 px: the engine's default
 
-    at.button(key=state.FAITH_SUBMIT).click().run()  # same settings: curves come from the cache
+    at.multiselect(key=state.FAITH_MEASURES).set_value([*metrics.REPORT, "deletion_lerf"]).run()
+    at.button(key=state.FAITH_SUBMIT).click().run()  # the others come from the cache: the new measure alone
     ok(at)
-    assert calls == [10, 10] and len(at.dataframe[0].value) == 16
+    assert calls[2:] == [(["deletion_lerf"], 10)] * 2 and len(at.dataframe[-1].value) == 18
 
 
 def test_a_box_dragged_on_the_image_becomes_integer_pixels_inside_it() -> None:
@@ -148,19 +153,27 @@ def test_localization_prefills_the_annotation_and_scores_two_maps() -> None:
     assert typed == [round(v) for v in expected]
     at.button(key=state.LOC_SUBMIT).click().run()
     ok(at)
-    table = at.dataframe[0].value
-    assert list(table["method"]) == ["saliency", "grad_cam"]
-    assert set(table["pointing game ↑"]) <= {"hit", "miss"}
-    assert ((table["WSOL IoU ↑"] >= 0) & (table["WSOL IoU ↑"] <= 1)).all()
+    table = at.dataframe[-1].value
+    pointing = table[table["measure"] == "Pointing game"]
+    assert list(pointing["method"]) == ["saliency", "grad_cam"]
+    assert set(pointing["value"]) <= {0.0, 1.0}
+    wsol = table[table["measure"] == "WSOL IoU"]["value"]
+    assert ((wsol >= 0) & (wsol <= 1)).all()
     drawing, spec = chart_specs(at)  # the image to draw a box on, then the extended pointing game curves
     assert drawing["data"][0]["type"] == "image" and drawing["layout"]["dragmode"] == "select"
-    assert len(spec["data"]) == 2 and all("AUC" in t["name"] for t in spec["data"])
+    assert {t["name"] for t in spec["data"]} == {"saliency", "grad_cam"}
+    titles = {a["text"] for a in spec["layout"]["annotations"]}
+    assert {"Extended pointing game (AUC) ↑", "Extended pointing precision (AUC) ↑"} <= titles
     assert sum(1 for image in at.image for c in image.captions if c in ("saliency", "grad_cam")) == 2
+    assert any("Extended pointing game (the survey's definition)" in c for c in captions(at).splitlines())
 
     # a typed box moves the metrics without recomputing the maps
+    before, maps = at.dataframe[-1].value, at.session_state[state.LOC_RESULTS]
     at.number_input(key=state.box_key(sha, "x1")).set_value(int(typed[0]) + 20).run()
     ok(at)
-    assert len(at.dataframe[0].value) == 2
+    after = at.dataframe[-1].value
+    assert len(after) == len(before) and not after["value"].equals(before["value"])
+    assert at.session_state[state.LOC_RESULTS] is maps  # the same maps, not recomputed
 
     # an uploaded box file (original image coordinates) replaces the typed box; a bad one gives a message
     at.file_uploader(key=state.LOC_UPLOAD).upload("boxes.csv", b"image,x0,y0,x1,y1\ncoffee,0,0,600,400\n", "text/csv")

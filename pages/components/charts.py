@@ -1,11 +1,11 @@
-"""Plotly figures of the Explore and Evaluate pages: path profiles, perturbation curves, pointing-game curves.
+"""Plotly figures of the Explore and Evaluate pages: path profiles, and the curves of any curve measure.
 
 Pure figure builders over plain numpy data (no ``st.*`` calls): the pages decide where and when to draw them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -96,55 +96,37 @@ def path_figure(
     return _layout(fig, 640)
 
 
-def curves_figure(
-    fractions: np.ndarray,
-    curves: Sequence[tuple[str, Mapping[str, np.ndarray]]],
+def measure_curves_figure(
+    groups: Sequence[tuple[str, str, Sequence[tuple[str, np.ndarray, np.ndarray]]]],
     *,
+    x_title: str = "fraction",
     step_fraction: float | None = None,
-    y_title: str = "probability",
+    columns: int = 3,
 ) -> go.Figure:
-    """Insertion and deletion curves side by side, one colour per method; unscored points (NaN) are gaps."""
+    """One panel per curve ``(name, title, [(method, x, y)])``, one colour per method across the panels (the
+    ``methods`` order of the first panel that has it); unscored points (NaN) are gaps."""
+    methods = list(dict.fromkeys(m for _, _, lines in groups for m, _, _ in lines))
+    cols = max(1, min(columns, len(groups)))
+    rows = max(1, -(-len(groups) // cols))
     fig = make_subplots(
-        rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04, subplot_titles=("Insertion ↑", "Deletion ↓")
-    )
-    for index, (method, by_name) in enumerate(curves):
-        for col, name in enumerate(("insertion", "deletion"), start=1):
-            if name not in by_name:
-                continue
+        rows=rows, cols=cols, horizontal_spacing=0.06, vertical_spacing=0.16 if rows > 1 else 0.1,
+        subplot_titles=[shown for _, shown, _ in groups] or None,
+    )  # fmt: skip
+    for index, (_, _, lines) in enumerate(groups):
+        row, col = index // cols + 1, index % cols + 1
+        for method, x, y in lines:
             fig.add_trace(
                 go.Scatter(
-                    x=fractions,
-                    y=by_name[name],
-                    name=method,
-                    legendgroup=method,
-                    showlegend=col == 1,
-                    mode="lines",
-                    line={"color": colour(index)},
+                    x=x, y=y, name=method, legendgroup=method, showlegend=method not in _shown(fig),
+                    mode="lines" if len(x) > 30 else "lines+markers", line={"color": colour(methods.index(method))},
                 ),
-                row=1,
-                col=col,
-            )
+                row=row, col=col,
+            )  # fmt: skip
+        fig.update_xaxes(title_text=x_title, row=row, col=col)
     if step_fraction is not None:
         fig.add_vline(x=step_fraction, line_dash="dot", line_color="gray", row="all", col="all")
-    fig.update_xaxes(title_text="fraction of features perturbed", range=[0, 1])
-    fig.update_yaxes(title_text=f"target {y_title}", row=1, col=1)
-    return _layout(fig, 380)
+    return _layout(fig, 300 * rows + 80)
 
 
-def pointing_figure(curves: Sequence[tuple[str, np.ndarray, np.ndarray, float]]) -> go.Figure:
-    """Extended pointing game: precision against the energy fraction, one line per ``(method, p, precision, auc)``."""
-    fig = go.Figure()
-    for index, (method, fractions, precision, auc) in enumerate(curves):
-        fig.add_trace(
-            go.Scatter(
-                x=fractions,
-                y=precision,
-                name=f"{method} (AUC {auc:.3f})",
-                mode="lines+markers",
-                marker={"size": 5},
-                line={"color": colour(index)},
-            )
-        )
-    fig.update_xaxes(title_text="energy fraction p", range=[0, 1])
-    fig.update_yaxes(title_text="precision inside the box", range=[0, 1.02])
-    return _layout(fig, 360)
+def _shown(fig: go.Figure) -> set[str]:
+    return {t.name for t in fig.data if t.showlegend is not False}

@@ -1,22 +1,23 @@
 """The Localization page's pieces: where the box comes from (annotations, an upload, a rectangle drawn on the
-image, four typed numbers), and the pointing-game family of measures on each map against it.
+image, four typed numbers), and each map drawn with the box, the mask and what the measures found.
 
-Measures, titles and defaults come from the metric registry (``xai_core.metrics``); boxes are in the displayed
-(model input) coordinates, the maps' (``boxes.to_display`` maps an annotation file's original-image boxes there).
+Boxes are in the displayed (model input) coordinates, the maps' (``boxes.to_display`` maps an annotation file's
+original-image boxes there). The measures themselves are the registry's (``measures``); their records are drawn by
+what they carry (``points``: the map's maximum; ``boxes``: a box drawn from the map), never by name.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-import pandas as pd
+import numpy as np
 import streamlit as st
 
-from pages.components import boxes, charts, state
-from xai_core import metrics, viz
+from pages.components import boxes, masks_view, state
+from xai_core import viz
 
 COLUMNS = 3
-DEFAULTS = {name: metrics.resolve(name, {}) for name in ("pointing_game", "extended_pointing_game", "wsol")}
 UPLOAD_HELP = (
     "CSV rows image,x0,y0,x1,y1[,label] or JSON {image: [[x0, y0, x1, y1], ...]}, in the ORIGINAL image's pixels "
     "(x1, y1 exclusive); the rows of this image (by file name or sample id) are used."
@@ -71,64 +72,25 @@ def box_inputs(image: Any, default: boxes.Coords, size: tuple[int, int], disable
     return (x0, y0, x1, y1)
 
 
-def evaluate(items: list[Any], found: list[boxes.Coords], tolerance: float, threshold: float, points: int) -> list:
-    rows = []
-    for item in items:
-        per = [found]
-        rows.append(
-            (
-                item,
-                metrics.pointing_game(item.map, per, tolerance=tolerance),
-                metrics.energy_pointing_game(item.map, per),
-                metrics.extended_pointing_game(item.map, per, points=points),
-                metrics.extended_pointing_precision(item.map, per, points=points),
-                metrics.wsol(item.map, per, threshold=threshold),
-            )
-        )
-    return rows
+def marks(picture: np.ndarray, scored: Any, settings: Mapping[str, Mapping[str, Any]]) -> np.ndarray:
+    """What the records say about the map, drawn on its overlay: a record's ``points`` (the map's maximum, with the
+    tolerance circle of its settings) and ``boxes`` (a box drawn from the map)."""
+    for name, result in scored.results.items():
+        points, drawn = getattr(result, "points", None), getattr(result, "boxes", None)
+        if points is not None:
+            tolerance = float(settings.get(name, {}).get("tolerance", 0.0))
+            picture = boxes.mark(picture, np.asarray(points)[0], float(result.value) > 0, tolerance)
+        if drawn is not None and np.asarray(drawn).ndim == 2:
+            picture = boxes.draw(picture, [tuple(np.asarray(drawn)[0])], boxes.PREDICTED)
+    return picture
 
 
-def results(display: Any, items: list[Any], found: list[boxes.Coords]) -> None:
-    c1, c2, c3 = st.columns(3)
-    tolerance = c1.slider(
-        "Pointing tolerance (px)", 0, 50, int(DEFAULTS["pointing_game"]["tolerance"]), key=state.LOC_TOLERANCE
-    )
-    threshold = c2.slider(
-        "WSOL threshold (× max)", 0.05, 1.0, DEFAULTS["wsol"]["threshold"], 0.05, key=state.LOC_THRESHOLD
-    )
-    points = c3.number_input(
-        "Extended pointing game points", 3, 201, DEFAULTS["extended_pointing_game"]["points"], key=state.LOC_POINTS
-    )
-    rows = evaluate(items, found, tolerance, threshold, int(points))
-    table = [
-        {
-            "method": item.title,
-            "pointing game ↑": "hit" if pg.value > 0 else "miss",
-            "energy pointing game ↑": epg.value,
-            "extended PG AUC ↑": ext.value,
-            "extended PG precision AUC ↑": prec.value,
-            "WSOL IoU ↑": ws.value,
-            "WSOL box": str(tuple(int(v) for v in ws.boxes[0])),
-        }
-        for item, pg, epg, ext, prec, ws in rows
-    ]
-    st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
-    curves = [(item.title, prec.fractions, prec.scores[0], prec.value) for item, _pg, _epg, _ext, prec, _ws in rows]
-    st.markdown(
-        "**Extended pointing game** ↑: precision inside the box of the pixels holding a fraction p of the "
-        "map's positive energy (the survey's AUC in the table counts p as a hit only when all of them are inside)"
-    )
-    st.plotly_chart(charts.pointing_figure(curves), key=state.LOC_CHART)
-    st.caption("Green: the box · orange: WSOL's predicted box · cross: the map's maximum (cyan hit, red miss).")
-    for start in range(0, len(rows), COLUMNS):
-        for col, (item, pg, epg, ext, _prec, ws) in zip(
-            st.columns(COLUMNS), rows[start : start + COLUMNS], strict=False
-        ):
-            picture = viz.overlay(display, viz.normalize(item.map, percentile=99.0), alpha=0.5, cmap="inferno")
-            picture = boxes.draw(boxes.draw(picture, found, boxes.TRUTH), [tuple(ws.boxes[0])], boxes.PREDICTED)
-            picture = boxes.mark(picture, pg.points[0], pg.value > 0, tolerance)
-            col.image(picture, caption=item.title, width="stretch")
-            col.caption(
-                f"Pointing game: **{'hit' if pg.value > 0 else 'miss'}** at {tuple(int(v) for v in pg.points[0])} · "
-                f"energy {epg.value:.3f} · extended AUC {ext.value:.3f} · WSOL IoU {ws.value:.3f}"
-            )
+def gallery(display: np.ndarray, run: Any, found: list[boxes.Coords], mask: np.ndarray | None) -> None:
+    """Each map over the image with the box, the mask and the records' marks; its values in the caption."""
+    st.caption("Green: the box · blue: the mask · orange: a box drawn from the map · cross: the map's maximum "
+               "(cyan hit, red miss).")  # fmt: skip
+    for start in range(0, len(run.scored), COLUMNS):
+        for col, scored in zip(st.columns(COLUMNS), run.scored[start : start + COLUMNS], strict=False):
+            picture = viz.overlay(display, viz.normalize(scored.item.map, percentile=99.0), alpha=0.5, cmap="inferno")
+            picture = marks(boxes.draw(masks_view.tinted(picture, mask), found, boxes.TRUTH), scored, run.settings)
+            col.image(picture, caption=scored.item.title, width="stretch")

@@ -44,13 +44,15 @@ def _stopped() -> None:
 class Progress:
     """The bar, the status line and the Stop button of one run, fed by the engine's progress callback."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, stop_key: str = state.RUN_STOP) -> None:
+        """``stop_key``: the Stop button's key; a second run in the same script run (maps, then their measures)
+        needs its own."""
         self.total = total
         self.holder = st.empty()  # ``done`` empties it: a container's own ``empty()`` would only add to it
         box = self.holder.container(border=True)
         self.bar = box.progress(0.0)
         self.line = box.empty()
-        box.button("Stop", key=state.RUN_STOP, on_click=_stopped, icon=":material/stop_circle:",
+        box.button("Stop", key=stop_key, on_click=_stopped, icon=":material/stop_circle:",
                    help="Stops the computation at its next step; finished maps are kept.")  # fmt: skip
         self.box = box
         self.index, self.label, self.start, self.drawn = 0, "", time.perf_counter(), 0.0

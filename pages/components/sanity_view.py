@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 import xai_core
-from pages.components import compute, fair, method_settings, runner, state
+from pages.components import charts, compute, fair, measures, method_settings, runner, state
 from pages.components import data_randomization as data_rand
 from pages.components import randomization as rand
 from pages.components.widgets import kept
@@ -134,3 +134,45 @@ def show_data_test(items: Sequence[data_rand.DataRun | compute.Failure]) -> None
     data_rand.digits_row(runs[0])
     for run in runs:
         data_rand.maps_rows(run)
+
+
+MEASURES_SCOPE = state.SANITY_MEASURES_SCOPE
+SUPPLIED = ("model", "inputs", "maps", "explainer")
+
+
+def measures_test(subject: Any) -> None:
+    """Every registered randomization measure (random logit, smooth and efficient MPRT, ...) of the chosen methods,
+    each explained with its own settings (post-processing included) on randomised copies of the model."""
+    offered = measures.available("randomization", SUPPLIED)
+    if not offered:
+        st.info("No randomization measure is registered in this version of xai_core.")
+        return
+    st.caption(
+        "Each measure explains the image again, with the method's own settings, for another class or on randomised "
+        "copies of the model (never the model itself); the progress bar shows the time left."
+    )
+    chosen = method_settings.pick(MEASURES_SCOPE, DEFAULT_METHODS, describe=runner.labels(subject))
+    names = measures.pick(MEASURES_SCOPE, offered, offered)
+    with st.form(state.form_key(MEASURES_SCOPE)):
+        with st.container(height=240):
+            specs = method_settings.form(
+                MEASURES_SCOPE, chosen, layers=subject.model.cam_layers(), bound=fair.bound, lighter=True
+            )
+        values = measures.settings_form(MEASURES_SCOPE, names)
+        submitted = st.form_submit_button("Run the measures", type="primary", key=state.SANITY_MEASURES_SUBMIT)
+    with st.expander(f"The {len(offered)} randomization measures: what they measure, their papers"):
+        measures.about(offered, key=state.SANITY_MEASURES_ABOUT)
+    if submitted and not (chosen and names):
+        st.warning("Choose at least one method and one measure.")
+    elif submitted:
+        maps = runner.maps(subject, specs, subject.predicted)
+        found = measures.run(MEASURES_SCOPE, subject, maps, {n: values[n] for n in names})
+        st.session_state[state.SANITY_MEASURES_RESULTS] = found
+    result = measures.current(state.SANITY_MEASURES_RESULTS, subject)
+    if result is None:
+        return
+    measures.show_table(result)
+    groups = measures.curves(result)
+    if groups:
+        figure = charts.measure_curves_figure(groups, x_title="share of the layers randomised (from the logits)")
+        st.plotly_chart(figure, key=state.SANITY_MEASURES_CHART)

@@ -24,6 +24,8 @@ SCOPES = {
     "axioms.sens": "Max-sensitivity",
     "axioms.frag": "Fragility attack",
     "axioms.sweep": "Hyperparameter sweep",
+    "robust": "Robustness & complexity",
+    "sanity.measures": "Randomization measures",
     "study": "Study design",
 }
 
@@ -44,6 +46,29 @@ def form_key(scope: str) -> str:
 
 def submit_key(scope: str) -> str:
     return f"{scope}.submit"
+
+
+# Measures of the metric registry on a page (``measures``): the picker, one widget per setting, the Stop button.
+def measures_key(scope: str) -> str:
+    """The measures picker of a scope (a multiselect of metric ids)."""
+    return f"{scope}.measures"
+
+
+def measure_setting_key(scope: str, param: str, variant: str = "") -> str:
+    """The widget of setting ``param`` shared by the scope's measures that declare it alike; ``variant`` (the first
+    measure declaring it otherwise) tells apart a setting two measures declare differently (a seed of noise or of
+    masks)."""
+    return f"{scope}.set.{param}" + (f"@{variant}" if variant else "")
+
+
+def measure_stop_key(scope: str) -> str:
+    """The Stop button of a scope's measures run (the maps' run before it has ``RUN_STOP``)."""
+    return f"{scope}.stop"
+
+
+def measure_results_key(scope: str) -> str:
+    """``measures.Run`` of the scope's last submit, or None."""
+    return f"{scope}.results"
 
 
 # Sidebar (app.py): survive page switches because the sidebar is rendered on every page.
@@ -100,29 +125,35 @@ def path_target_key(model_name: str, image_sha256: str) -> str:
 # Faithfulness page.
 FAITH_METHODS = methods_key("faith")  # multiselect: method ids
 FAITH_FORM = form_key("faith")
-FAITH_STEPS = "faith.steps"  # the curve settings' widgets: faith_setting_key(name) for each setting
-FAITH_SUBSTRATE = "faith.substrate"
-FAITH_GRANULARITY = "faith.granularity"
-FAITH_PATCH = "faith.patch_size"
-FAITH_SEGMENTS = "faith.n_segments"
-FAITH_SIGMA = "faith.sigma"
-FAITH_OUTPUT = "faith.output"
-FAITH_SUBMIT = submit_key("faith")
-FAITH_RESULTS = "faith.results"  # faithfulness run of the last submit (maps, reports, settings), or None
-FAITH_VIEW_METHOD = "faith.view.method"  # step viewer: which map
-FAITH_VIEW_CURVE = "faith.view.curve"  # step viewer: insertion or deletion
-FAITH_VIEW_STEP = "faith.view.step"  # step viewer: the step k
-FAITH_CHART = "faith.chart"  # the insertion/deletion chart once every curve is done
+FAITH_MEASURES = measures_key("faith")  # multiselect: metric ids of the faithfulness family
 
 
 def faith_setting_key(name: str) -> str:
-    """The widget of curve setting ``name`` (the engine's schema; FAITH_STEPS ... FAITH_OUTPUT are its values)."""
-    return f"faith.{name}"
+    """The widget of the faithfulness measures' setting ``name`` (as the perturbation curves declare it)."""
+    return measure_setting_key("faith", name)
 
 
-def live_chart_key(draw: int) -> str:
-    """The n-th redraw of the live insertion/deletion chart (a fresh element id per redraw)."""
-    return f"faith.live.{draw}"
+FAITH_STEPS = faith_setting_key("steps")
+FAITH_SUBSTRATE = faith_setting_key("substrate")
+FAITH_GRANULARITY = faith_setting_key("granularity")
+FAITH_OUTPUT = faith_setting_key("output")
+FAITH_SUBMIT = submit_key("faith")
+FAITH_RESULTS = measure_results_key("faith")  # measures.Run of the last submit (maps, scores, settings), or None
+FAITH_VIEW_METHOD = "faith.view.method"  # step viewer: which map
+FAITH_VIEW_CURVE = "faith.view.curve"  # step viewer: which perturbation curve
+FAITH_VIEW_STEP = "faith.view.step"  # step viewer: the step k
+FAITH_CHART = "faith.chart"  # the curves of every curve measure
+FAITH_ABOUT = "faith.about"  # the table of the registered measures
+
+# Robustness & complexity page.
+ROBUST_METHODS = methods_key("robust")
+ROBUST_MEASURES = measures_key("robust")
+ROBUST_FORM = form_key("robust")
+ROBUST_SUBMIT = submit_key("robust")
+ROBUST_RESULTS = measure_results_key("robust")
+ROBUST_WORST = "robust.worst"  # selectbox: the measure whose worst case is shown
+ROBUST_CHART = "robust.chart"  # the measure's value per perturbed copy
+ROBUST_ABOUT = "robust.about"
 
 
 # Localization page.
@@ -131,11 +162,23 @@ LOC_FORM = form_key("loc")
 LOC_SUBMIT = submit_key("loc")
 LOC_RESULTS = "loc.results"  # (model id, image sha256, maps) of the last submit, or None
 LOC_UPLOAD = "loc.upload"  # file_uploader: CSV/JSON boxes
-LOC_TOLERANCE = "loc.tolerance"
-LOC_THRESHOLD = "loc.threshold"
-LOC_POINTS = "loc.points"
-LOC_CHART = "loc.chart"  # the extended pointing game chart
+LOC_MEASURES = measures_key("loc")
+LOC_CHART = "loc.chart"  # the curves of the curve measures (extended pointing game)
 LOC_DRAW = "loc.draw"  # plotly_chart selection: a box dragged on the image
+LOC_TOOL = "loc.tool"  # radio: what dragging on the image draws (the box, a mask polygon, a mask rectangle, erase)
+LOC_MASK_DRAW = "loc.mask.draw"  # plotly_chart selection: a lasso or box drawn for the mask
+LOC_MASK_UPLOAD = "loc.mask.upload"  # file_uploader: a mask PNG
+LOC_MASK_APPLIED = "loc.mask.applied"  # (upload file id, image sha256) last turned into a mask
+LOC_MASK_CLEAR = "loc.mask.clear"  # button
+LOC_MASK_DOWNLOAD = "loc.mask.download"
+LOC_ABOUT = "loc.about"
+LOC_TABLE = "loc.table"
+LOC_SCORES = "loc.scores"  # measures.Run of the current box, mask and settings
+
+
+def mask_key(image_sha256: str) -> str:
+    """The drawn or uploaded mask of one image (bool [H, W] in the displayed input's pixels), or absent."""
+    return f"loc.mask.{image_sha256[:16]}"
 
 
 def box_key(image_sha256: str, coordinate: str) -> str:
@@ -161,6 +204,13 @@ SANITY_DATA_METHODS = "sanity.data.methods"  # multiselect: method ids
 SANITY_DATA_IMAGES = "sanity.data.images"  # number of test digits
 SANITY_DATA_SUBMIT = "sanity.data.submit"
 SANITY_DATA_RESULTS = "sanity.data.results"  # list of data randomization runs and failures of the last submit
+SANITY_RANDOMIZE = "sanity.randomize"  # radio: re-initialise or shuffle the weights
+SANITY_MEASURES_SCOPE = "sanity.measures"  # the randomization measures' methods form (``SCOPES``)
+SANITY_MEASURES = measures_key(SANITY_MEASURES_SCOPE)
+SANITY_MEASURES_SUBMIT = submit_key(SANITY_MEASURES_SCOPE)
+SANITY_MEASURES_RESULTS = measure_results_key(SANITY_MEASURES_SCOPE)
+SANITY_MEASURES_CHART = "sanity.measures.chart"
+SANITY_MEASURES_ABOUT = "sanity.measures.about"
 
 
 # Learn page.

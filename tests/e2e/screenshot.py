@@ -35,6 +35,8 @@ from browser import (
 )
 from playwright.sync_api import sync_playwright
 
+import xai_core
+
 SAMPLE = "chelsea"
 METHODS = ("saliency", "grad_cam", "guided_grad_cam")
 VIEWPORT = {"width": 1280, "height": 720}
@@ -54,17 +56,30 @@ def path_inspector(page: Any) -> None:
     page.get_by_test_id("stPlotlyChart").first.wait_for(timeout=COMPUTE_MS)
 
 
-def faithfulness(page: Any) -> None:
+def faithfulness(page: Any) -> Any:
     open_page(page, "Faithfulness")
     set_number(page, "steps", 20)
-    _submit(page, "Compute curves")
+    _submit(page, "Compute measures")
     page.get_by_text("Perturbed image at step k").wait_for(timeout=COMPUTE_MS)
+    return page.get_by_test_id("stMain").get_by_test_id("stDataFrame").last
 
 
-def localization(page: Any) -> None:
+def robustness(page: Any) -> Any:
+    open_page(page, "Robustness & complexity")
+    if not any(d["family"] == "robustness" for d in xai_core.metrics.describe()):
+        return None
+    set_number(page, "samples", 4)
+    _submit(page, "Compute measures")
+    worst = page.get_by_test_id("stHeading").filter(has_text="Worst cases")
+    worst.wait_for(timeout=COMPUTE_MS)
+    return worst
+
+
+def localization(page: Any) -> Any:
     open_page(page, "Localization")
     _submit(page, "Compute maps")
-    page.get_by_text("Pointing game:").first.wait_for(timeout=COMPUTE_MS)
+    page.get_by_test_id("stImageCaption").get_by_text(METHODS[0], exact=True).wait_for(timeout=COMPUTE_MS)
+    return page.get_by_test_id("stMain").get_by_test_id("stDataFrame").last
 
 
 def sanity(page: Any) -> None:
@@ -89,9 +104,10 @@ def presentation(page: Any) -> None:
     wait_for_run(page)
 
 
-PAGES: dict[str, Callable[[Any], None]] = {
+PAGES: dict[str, Callable[[Any], Any]] = {  # a flow may return its results (shot again as <name>-results.png)
     "path_inspector": path_inspector,
     "faithfulness": faithfulness,
+    "robustness": robustness,
     "localization": localization,
     "sanity": sanity,
     "axioms": axioms,
@@ -118,11 +134,16 @@ def main() -> int:
             settle(page)
             screenshot(page, args.out / "explain.png")
             for name, flow in PAGES.items():
-                flow(page)
+                results = flow(page)
+                wait_for_run(page)
                 page.get_by_test_id("stMain").evaluate("el => el.scrollTo(0, 0)")
                 settle(page, 1.5)
                 screenshot(page, args.out / f"{name}.png")
                 log.info("saved %s", args.out / f"{name}.png")
+                if results is not None:
+                    results.evaluate("el => el.scrollIntoView({block: 'start'})")
+                    settle(page, 1.5)
+                    screenshot(page, args.out / f"{name}-results.png")
             browser.close()
     finally:
         server.stop()

@@ -86,10 +86,10 @@ def test_faithfulness_draws_both_methods_curves(uploaded: Any, artifacts: Path) 
     open_page(page, "Faithfulness")
     choose_methods(page, METHODS)
     form = page.get_by_test_id("stForm")
-    steps = form.get_by_test_id("stNumberInput").filter(has_text="Steps").locator("input")
+    steps = form.get_by_test_id("stNumberInput").filter(has_text="steps").first.locator("input")
     steps.fill("10")
     steps.press("Tab")  # commits the value; Enter would submit the form
-    form.get_by_role("button", name="Compute curves").click()
+    form.get_by_role("button", name="Compute measures").click()
     page.get_by_test_id("stHeading").filter(has_text="Perturbed image at step k").wait_for(timeout=COMPUTE_MS)
     chart = page.get_by_test_id("stMain").get_by_test_id("stPlotlyChart")
     chart.locator(".legend .legendtext").first.wait_for()
@@ -99,9 +99,10 @@ def test_faithfulness_draws_both_methods_curves(uploaded: Any, artifacts: Path) 
     assert_no_errors(page)
     assert chart.count() == 1
     assert legend(chart) == list(METHODS)
-    assert chart.locator(".scatterlayer .trace").count() == 2 * len(METHODS)  # insertion and deletion per method
+    # the default measures' curves: insertion, deletion and the LeRF deletion inside AOPC (LeRF) and ABPC
+    assert chart.locator(".scatterlayer .trace").count() == 3 * len(METHODS)
     titles = texts(chart.locator(".annotation-text"))
-    assert "Insertion ↑" in titles and "Deletion ↓" in titles, titles
+    assert "Insertion AUC ↑" in titles and "Deletion AUC ↓" in titles, titles
     table = page.get_by_test_id("stDataFrame")
     table.first.wait_for()
     step_image = overlay(page, f"{METHODS[0]}, insertion, step 2/10")
