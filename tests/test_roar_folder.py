@@ -148,9 +148,9 @@ def test_figure_shows_both_modes_with_labels_as_text(oracle_rows: pd.DataFrame) 
 
 
 def test_retraining_is_seeded_and_repeatable(data: Data, tmp_path: Path) -> None:
-    first = run_roar(data.run(tmp_path / "a", modes=("roar",), settings={"retrain": "mlp", "hidden": 16}),
+    first = run_roar(data.run(tmp_path / "a", modes=("roar",), settings={"retrain": "mlp", "hidden": 16, "iterations": 50}),
                      model=data.model)  # fmt: skip
-    again = run_roar(data.run(tmp_path / "b", modes=("roar",), settings={"retrain": "mlp", "hidden": 16}),
+    again = run_roar(data.run(tmp_path / "b", modes=("roar",), settings={"retrain": "mlp", "hidden": 16, "iterations": 50}),
                      model=data.model)  # fmt: skip
     a, b = (read_rows(r.out).sort_values(["method", "image"]) for r in (first, again))
     assert a["curve"].map(list).tolist() == b["curve"].map(list).tolist()
@@ -214,6 +214,11 @@ def test_a_method_whose_maps_fail_gets_error_rows_and_the_others_run(data: Data,
     assert (report.computed, report.errors) == (1, 1)
     assert rows.loc["broken", "status"] == "error" and "have no broken map" in rows.loc["broken", "error"]
     assert rows.loc["random", "status"] == "ok"
+
+
+def test_maps_from_a_folder_of_another_target_rule_are_refused(data: Data, tmp_path: Path) -> None:
+    with pytest.raises(SpecMismatch, match="its target is 'predicted', this run's is 'label'"):
+        run_roar(data.run(tmp_path / "out", target="label"), model=data.model)
 
 
 def test_the_head_needs_a_last_linear_that_is_the_output(data: Data) -> None:
