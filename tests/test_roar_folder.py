@@ -148,10 +148,9 @@ def test_figure_shows_both_modes_with_labels_as_text(oracle_rows: pd.DataFrame) 
 
 
 def test_retraining_is_seeded_and_repeatable(data: Data, tmp_path: Path) -> None:
-    first = run_roar(data.run(tmp_path / "a", modes=("roar",), settings={"retrain": "mlp", "hidden": 16, "iterations": 50}),
-                     model=data.model)  # fmt: skip
-    again = run_roar(data.run(tmp_path / "b", modes=("roar",), settings={"retrain": "mlp", "hidden": 16, "iterations": 50}),
-                     model=data.model)  # fmt: skip
+    mlp = {"retrain": "mlp", "hidden": 16, "iterations": 50}
+    first = run_roar(data.run(tmp_path / "a", modes=("roar",), settings=mlp), model=data.model)
+    again = run_roar(data.run(tmp_path / "b", modes=("roar",), settings=mlp), model=data.model)
     a, b = (read_rows(r.out).sort_values(["method", "image"]) for r in (first, again))
     assert a["curve"].map(list).tolist() == b["curve"].map(list).tolist()
     x = torch.randn(40, 5, generator=torch.Generator().manual_seed(0))
@@ -244,7 +243,7 @@ def test_split_is_stratified_seeded_and_refuses_one_class(data: Data) -> None:
     assert skipped == ["x.png: no class label"]
     assert split_images(data.refs, None, 0.25, 0)[1] == test and split_images(data.refs, None, 0.25, 1)[1] != test
     given = split_images(data.refs[:40], data.refs[40:], 0.25, 0)
-    assert [r.id for r in given[1]] == [r.id for r in data.refs[40:]]
+    assert [r.id for r in given[1]] == [f"test/{r.id}" for r in data.refs[40:]]
     with pytest.raises(ValueError, match="at least two classes"):
         split_images(data.refs[:20], None, 0.25, 0)
 

@@ -5,8 +5,9 @@ from xai_core.sanity import model_randomization
 result = model_randomization(model, x, "saliency", mode="cascading")
 result.similarity_table()   # {"layer": [...], "spearman_abs": [...], ...}: similarity should drop
 
-from xai_core.sanity import RoarRun, run_roar, roar_results
-report = run_roar(RoarRun(out=Path("roar"), images=labelled_refs, requests={"saliency": Request.create("saliency")}),
+from xai_core.sanity import RoarRun, run_roar, roar_data, roar_results
+images = roar_data.class_folders(xai_core.evaluation.scan_folder(Path("photos")))[0]   # labelled by class folder
+report = run_roar(RoarRun(out=Path("roar"), images=images, requests={"saliency": Request.create("saliency")}),
                   progress=lambda done, what: ..., should_stop=lambda: False)
 roar_results.figure(roar_results.read_curves(report.out))   # accuracy vs fraction removed (ROAR) and kept (KAR)
 """

@@ -21,7 +21,8 @@ is one native 8x8 pixel, the 4x4 block it became when upsampled, scored by the m
 fresh CNN is trained from scratch per fraction, as in the paper. Differences, for speed on a laptop CPU: one training
 seed instead of five, a few epochs (``EPOCHS``), 32x32 digits instead of ImageNet, ROAR only, and the ``fraction =
 0`` model is trained once and shared by every method (its data do not depend on the ranking). With the default
-fractions, two methods and the random baseline this is 16 trainings: about 1.5 minutes on 2 CPU cores.
+fractions, two methods and the random baseline this is 16 trainings: about 1.5 minutes on 2 idle CPU cores (4.8 at
+a load average of 12).
 
 As in the authors' code, maps explain the trained model's predicted class and the raw map values are ranked (here the
 method's display map, ``Attribution.to_maps()``, one value per pixel: all channels of a pixel are replaced together,
@@ -29,9 +30,10 @@ where the authors rank the 224x224x3 values of a 3-D map one by one).
 
 Caveat (Rong et al., ROAD, ICML 2022, https://arxiv.org/abs/2202.00449): the shape of the removed region can itself
 leak the class, since the retrained model sees where the mean was filled in. On these digits (strokes on a black
-background) it dominates: with seed 0, removing 90% of the features by the saliency or guided backprop ranking left
-retrained models at 0.93 and 0.96 accuracy, by the random ranking at 0.63, because the mean-filled region draws the
-digit's silhouette. Read a curve that stays above the random baseline as this leak, not as a good ranking.
+background) it dominates: with seed 0, removing 90% of the features (57 of the 64 native pixels) by the saliency or
+guided backprop ranking left retrained models at 0.94 and 0.95 accuracy, by the random ranking at 0.70, because the
+mean-filled region draws the digit's silhouette. Read a curve that stays above the random baseline as this leak, not
+as a good ranking.
 """
 
 from __future__ import annotations

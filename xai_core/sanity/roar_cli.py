@@ -78,11 +78,11 @@ def _numbers(text: str, name: str, kind: type) -> tuple[Any, ...]:
 
 def run_from_args(args: argparse.Namespace) -> Any:
     """A checked ``RoarRun`` from the options (nothing is loaded yet)."""
-    from xai_core.evaluation import inputs, options
+    from xai_core.evaluation import options
     from xai_core.evaluation.modelspec import ModelSpec
     from xai_core.metrics.registry import parse_setting
     from xai_core.params import ParameterError
-    from xai_core.sanity import roar_folder
+    from xai_core.sanity import roar_data, roar_folder
 
     known = {p.name: p for p in roar_folder.SETTINGS}
     settings: dict[str, Any] = {}
@@ -99,10 +99,8 @@ def run_from_args(args: argparse.Namespace) -> Any:
     if args.test_images:
         tests, _ = options.images_from_args(argparse.Namespace(**{**vars(args), "images": args.test_images}))
     if args.images and not args.labels and args.target == "predicted":  # class folders numbered in sorted order
-        folders = sorted({r.id.split("/")[0] for r in [*images, *(tests or [])] if "/" in r.id})
-        mapping = {name: i for i, name in enumerate(folders)}
-        images = inputs.with_folder_labels(images, mapping)
-        tests = inputs.with_folder_labels(tests, mapping) if tests is not None else None
+        images, *rest = roar_data.class_folders(images, *([tests] if tests is not None else []))
+        tests = rest[0] if rest else None
     run = roar_folder.RoarRun(
         out=args.out, images=images, requests=requests, test_images=tests,
         model=ModelSpec(args.model, args.weights, args.num_classes, args.input_size, args.device),

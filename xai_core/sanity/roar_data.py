@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from torch import Tensor
 
 from xai_core.batching import chunks
 from xai_core.evaluation import modelspec, sink
-from xai_core.evaluation.inputs import ImageRef
+from xai_core.evaluation.inputs import ImageRef, with_folder_labels
 from xai_core.evaluation.plan import Task
 from xai_core.evaluation.spec import SpecMismatch, derive_seed, read_spec
 from xai_core.evaluation.worker import Worker, WorkerConfig
@@ -29,18 +30,29 @@ from xai_core.sanity.roar import RANDOM, Split
 SavedMaps = dict[tuple[str, str], dict[str, tuple[Path, str, int]]]
 
 
+def class_folders(refs: Sequence[ImageRef], *more: Sequence[ImageRef]) -> list[list[ImageRef]]:
+    """Each image labelled by its first folder (``class/img.jpg``), classes numbered in sorted folder order (as
+    torchvision's ``ImageFolder``): a retrained head needs only the classes' identity, not the model's indices.
+    ``more`` (a separate test folder) shares the numbering."""
+    groups = [refs, *more]
+    folders = sorted({r.id.split("/")[0] for group in groups for r in group if "/" in r.id})
+    mapping = {name: i for i, name in enumerate(folders)}
+    return [with_folder_labels(group, mapping) for group in groups]
+
+
 def split_images(
     images: Sequence[ImageRef], test_images: Sequence[ImageRef] | None, test_fraction: float, seed: int
 ) -> tuple[list[ImageRef], list[ImageRef], list[str]]:
     """Train and test images (labels as given), and "id: why" of the unlabelled ones left out.
 
-    Without ``test_images``, each class's images are ordered by a seeded hash of their ids and the first
-    ``ceil(test_fraction * n)`` (at least one, and never all) go to the test split: the same split on every machine.
+    Given ``test_images``, their ids get the prefix ``test/``. Without them, each class's images are ordered by a
+    seeded hash of their ids and the first ``ceil(test_fraction * n)`` (at least one, and never all) go to the test
+    split: the same split on every machine.
     """
     skipped = [f"{r.id}: no class label" for r in [*images, *(test_images or [])] if r.label is None]
     labelled = [r for r in images if r.label is not None]
-    if test_images is not None:
-        train, test = labelled, [r for r in test_images if r.label is not None]
+    if test_images is not None:  # ids are relative to each folder: "test/" keeps them apart from the train ids
+        train, test = labelled, [replace(r, id=f"test/{r.id}") for r in test_images if r.label is not None]
     else:
         train, test = [], []
         for label in sorted({int(r.label) for r in labelled if r.label is not None}):

@@ -214,12 +214,13 @@ def run_roar(
     train_refs, test_refs, skipped = split_images(run.images, run.test_images, settings["test_fraction"],
                                                   settings["split_seed"])  # fmt: skip
     split = [[r.id, int(r.label or 0)] for r in train_refs], [[r.id, int(r.label or 0)] for r in test_refs]
+    baseline = settings.pop("random_baseline")  # not part of the rows' settings: it adds or leaves out rows
     settings = {**settings, "fractions": list(run.fractions), "split": settings_hash({"split": split})}
     digest = settings_hash(settings)
     loaded = model if model is not None else run.model.build()
     out = next_free(run.out) if run.new_run else Path(run.out)
     claim(out, build_spec(run, loaded, settings))
-    labels = [*run.requests, *([RANDOM] if settings["random_baseline"] else [])]
+    labels = [*run.requests, *([RANDOM] if baseline else [])]
     keys = {**{label: r.key() for label, r in run.requests.items()}, RANDOM: RANDOM}
     done = sink.done_items(out, retry_errors=run.retry_errors)
     missing = {(label, mode): [s for s in run.seeds if (seed_id(s), label, keys[label], mode, digest) not in done]
