@@ -75,7 +75,7 @@ SEEDS = (0, 1, 2)
 SETTINGS: tuple[Param, ...] = (
     ChoiceParam("retrain", "linear", "what is retrained: a linear head, an MLP head, or the whole model", RETRAIN),
     IntParam("iterations", 200, "head: L-BFGS iterations (at most)", low=1, high=100_000),
-    FloatParam("l2", 1e-4, "head: L2 penalty on its weights", low=0.0, high=100.0),
+    FloatParam("l2", 1e-3, "head: L2 penalty on its weights", low=0.0, high=100.0),
     IntParam("hidden", 256, "MLP head: hidden units", low=1, high=65_536),
     IntParam("epochs", 3, "whole model: AdamW epochs", low=1, high=10_000),
     FloatParam("lr", 1e-4, "whole model: AdamW learning rate", low=1e-8, high=1.0),
