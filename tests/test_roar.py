@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from xai_core.sanity import digits, roar
-from xai_core.sanity.roar import RoarResult, remove_top
+from xai_core.sanity.roar import Modified, RoarResult, Split, feature_count, remove_top, replace_features
 
 
 def test_remove_top_replaces_the_highest_scored_blocks() -> None:
@@ -27,6 +27,35 @@ def test_remove_top_replaces_the_highest_scored_blocks() -> None:
         remove_top(x, scores, 1.5, fill)
     with pytest.raises(ValueError, match="block"):
         remove_top(x, scores, 0.5, fill, block=3)
+
+
+def test_kar_keeps_what_roar_removes_and_counts_floor_as_the_authors() -> None:
+    x = torch.rand(3, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    scores = torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(1))
+    fill = torch.tensor([-1.0, -2.0, -3.0])  # outside [0, 1]: a replaced pixel is unmistakable
+    for fraction in (0.0, 0.1, 0.3, 0.7, 1.0):
+        removed = (remove_top(x, scores, fraction, fill) == fill.view(1, 3, 1, 1)).all(dim=1)
+        kept = ~(replace_features(x, scores, fraction, fill, keep=True) == fill.view(1, 3, 1, 1)).all(dim=1)
+        assert torch.equal(removed, kept)  # KAR keeps exactly the features ROAR removes
+        assert (removed.sum(dim=(1, 2)) == feature_count(fraction, 64)).all()
+        lowest_removed = torch.where(removed, scores, torch.inf).amin(dim=(1, 2))
+        highest_left = torch.where(removed, -torch.inf, scores).amax(dim=(1, 2))
+        assert (lowest_removed > highest_left).all()  # the top-scored ones
+    # np.int((threshold / 100.) * total) in data_input.py: 70% of 10 is 7, 10% of 64 is 6
+    assert [feature_count(f, n) for f, n in ((0.7, 10), (0.1, 64), (0.9, 64), (0.3, 150528))] == [7, 6, 57, 45158]
+    with pytest.raises(ValueError, match="scores"):
+        replace_features(x, scores[:2], 0.5, fill)
+
+
+def test_modified_uint8_pixels_match_the_float_path() -> None:
+    pixels = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
+    scores, fill = torch.rand(4, 8, 8, generator=torch.Generator().manual_seed(3)), torch.tensor([0.2, 0.4, 0.6])
+    split = Split(pixels, torch.tensor([0, 1, 0, 1]))
+    modified = Modified(split, scores, 0.5, True, fill, block=2)
+    expected = replace_features(pixels.float() / 255, scores, 0.5, fill, block=2, keep=True)
+    assert torch.equal(modified.tensor(), expected)
+    assert torch.equal(torch.cat([b for _part, b in modified.batches(3)]), expected)
+    assert torch.equal(Modified(split, None, 0.5, True, fill).tensor(), pixels.float() / 255)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """Command line: ``python -m xai_core methods|metrics [--markdown | --update-readme README.md]``,
 ``python -m xai_core evaluate --images DIR --methods a,b --metrics insertion,deletion --out RESULTS
-[--set steps=50 ...]`` and ``python -m xai_core summarize RESULTS`` (``xai_core/evaluation/cli.py``).
+[--set steps=50 ...]`` and ``python -m xai_core summarize RESULTS`` (``xai_core/evaluation/cli.py``);
+``python -m xai_core roar --images DIR --methods a,b --out RESULTS`` (ROAR/KAR, ``xai_core/sanity/roar_cli.py``).
 
 ``methods --markdown`` and ``metrics --markdown`` print the README's tables, generated from the registries;
 ``--update-readme`` rewrites both (tests keep the README in step with them).
@@ -86,7 +87,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_evaluate_arguments(run)
     summarize = commands.add_parser("summarize", help="method x metric table, intervals, ranks and plots of results")
     add_summarize_arguments(summarize)
+    from xai_core.sanity.roar_cli import add_roar_arguments
+
+    retrain = commands.add_parser(
+        "roar", help="ROAR and KAR (Hooker et al. 2019): retrain on your images with the top-ranked pixels removed/kept"
+    )
+    add_roar_arguments(retrain)
     args = parser.parse_args(argv)
+    if args.command == "roar":
+        from xai_core.sanity.roar_cli import run_roar_command
+
+        return run_roar_command(args)
     if args.command in ("evaluate", "summarize"):
         from xai_core.evaluation import cli as evaluation_cli
 

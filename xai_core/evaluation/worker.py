@@ -127,6 +127,13 @@ class Worker:
                 log.warning("%s: %s", ref.id, failed[index])
         return images, failed
 
+    def prepare(self, task: Task) -> tuple[list[_Image], dict[int, str]]:
+        """The task's images read, preprocessed and given their targets, and the errors of those that could not be
+        read (by task position): the start of ``run``, for callers that use the images themselves (ROAR)."""
+        images, failed = self._read(task)
+        self._targets(images)
+        return images, failed
+
     def _mask(self, path: str, size: tuple[int, int]) -> np.ndarray:
         """The mask through the model's resize and centre crop (nearest neighbour), as bool ``[H, W]``."""
         mask = load_mask(path, size)
@@ -267,8 +274,7 @@ class Worker:
         """Every row of ``task``: one per (image, metric), and per layer and measure for randomization."""
         start = time.perf_counter()
         request = self.requests[task.method]
-        images, failed = self._read(task)
-        self._targets(images)
+        images, failed = self.prepare(task)
         maps = self.explain(request, images)
         for index, value in list(maps.items()):
             if isinstance(value, str):
