@@ -7,30 +7,75 @@
     xai_core.methods.describe()                         # every method with its parameter schema
 
 The public API is what this module exports: the functions and records below and the subpackages ``methods``,
-``metrics``, ``noise``, ``viz``, ``checks``, ``sanity`` and ``study`` (the last three are imported on first use).
+``metrics``, ``noise``, ``viz``, ``checks``, ``sanity`` and ``study``. Every name loads on first use (PEP 562),
+so ``import xai_core`` and the command line's ``--help`` do not import PyTorch; the first function or record used
+imports them all and registers every method.
 """
 
+from __future__ import annotations
+
 import importlib
-from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-from xai_core import methods, metrics, noise, viz
-from xai_core.attribution import Attribution, attribute
-from xai_core.extras import Completeness, Interactions, PathProfile
-from xai_core.hooks import HookError
-from xai_core.images import ImageError, LoadedImage, load_image, load_sample, sample_images
-from xai_core.models import ModelError, ModelWrapper, available_models, default_device, load_model
-from xai_core.noise import Noise
-from xai_core.params import ParameterError
-from xai_core.request import Request
-from xai_core.targets import Target
+__version__ = "0.1.0"
 
-_LAZY = ("checks", "sanity", "study")  # heavier imports (SciPy statistics, SQLAlchemy), loaded when first used
+if TYPE_CHECKING:
+    from xai_core import checks, methods, metrics, noise, sanity, study, viz
+    from xai_core.attribution import Attribution, attribute
+    from xai_core.extras import Completeness, Interactions, PathProfile
+    from xai_core.hooks import HookError
+    from xai_core.images import ImageError, LoadedImage, load_image, load_sample, sample_images
+    from xai_core.models import ModelError, ModelWrapper, available_models, default_device, load_model
+    from xai_core.noise import Noise
+    from xai_core.params import ParameterError
+    from xai_core.request import Request
+    from xai_core.targets import Target
+
+_SUBPACKAGES = ("checks", "methods", "metrics", "noise", "sanity", "study", "viz")
+# public name -> the module that defines it
+_EXPORTS = {
+    "Attribution": "xai_core.attribution",
+    "attribute": "xai_core.attribution",
+    "Completeness": "xai_core.extras",
+    "Interactions": "xai_core.extras",
+    "PathProfile": "xai_core.extras",
+    "HookError": "xai_core.hooks",
+    "ImageError": "xai_core.images",
+    "LoadedImage": "xai_core.images",
+    "load_image": "xai_core.images",
+    "load_sample": "xai_core.images",
+    "sample_images": "xai_core.images",
+    "ModelError": "xai_core.models",
+    "ModelWrapper": "xai_core.models",
+    "available_models": "xai_core.models",
+    "default_device": "xai_core.models",
+    "load_model": "xai_core.models",
+    "Noise": "xai_core.noise",
+    "ParameterError": "xai_core.params",
+    "Request": "xai_core.request",
+    "Target": "xai_core.targets",
+}
 
 
-def __getattr__(name: str) -> ModuleType:
-    if name in _LAZY:
-        return importlib.import_module(f"xai_core.{name}")
+def _load_public_api() -> None:
+    """Import every exported function and record into this module (once) and register every method."""
+    importlib.import_module("xai_core.methods")  # each method registers itself on import
+    namespace = globals()
+    for name, module in _EXPORTS.items():
+        namespace[name] = getattr(importlib.import_module(module), name)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"xai_core.{name}")  # the import binds it here: no second call
+    if name in _EXPORTS:
+        _load_public_api()
+        return globals()[name]
     raise AttributeError(f"module 'xai_core' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_SUBPACKAGES, *_EXPORTS})
 
 
 __all__ = [

@@ -1,0 +1,221 @@
+"""The ``saliency-studio`` command (also ``python -m xai_core``): subcommands declared here, implemented elsewhere.
+
+This module is light on purpose: it imports argparse and nothing of the engine, so ``--help`` answers in a
+fraction of a second. Each subcommand is a ``Command``: its arguments are declared here, and ``run`` names the
+function (``"module:function"``) that is imported only when the subcommand runs. To add a subcommand, append a
+``Command`` to ``COMMANDS`` and put its implementation in its own module under ``xai_core/cli/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from xai_core import __version__
+from xai_core.cli.tables import method_table, metric_table_in, update_readme
+
+__all__ = [
+    "COMMANDS",
+    "Command",
+    "CommandError",
+    "build_parser",
+    "main",
+    "method_table",
+    "metric_table_in",
+    "update_readme",
+]
+
+PROG = "saliency-studio"
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+class CommandError(Exception):
+    """A user error a subcommand reports as ``error: <message>`` with exit status 2 (no traceback)."""
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Shows each option's default (not for required options or flags) and keeps the examples' line breaks."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if "%(default)" in text or action.required or default in (None, [], argparse.SUPPRESS) or default is False:
+            return text
+        if action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
+            text += " (default: %(default)s)"
+        return text
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        # Paragraphs are filled to the width; the examples paragraph keeps one command per line.
+        fill = super()._fill_text
+        return "\n\n".join(p if p.startswith("examples:") else fill(p, width, indent) for p in text.split("\n\n"))
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its help, its argument declarations and the lazily imported function that runs it."""
+
+    name: str
+    help: str
+    description: str
+    examples: tuple[str, ...]
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: str  # "module:function"; the function takes the parsed namespace and returns an exit status
+
+
+def _device_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--device",
+        choices=DEVICES,
+        default="auto",
+        help="where the model runs; auto: $XAI_DEVICE if set, else CUDA, then MPS, then the CPU",
+    )
+
+
+def _app_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to serve on (0.0.0.0: every interface)")
+    parser.add_argument("--port", type=int, default=8501, help="TCP port to serve on")
+    _device_argument(parser)
+
+
+def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--images", type=Path, required=True, help="folder of images (jpg, png, webp, bmp, tif, gif)")
+    parser.add_argument("--methods", required=True, help="comma-separated method ids (saliency-studio methods)")
+    parser.add_argument(
+        "--metrics", default="insertion,deletion", help="comma-separated metric ids (saliency-studio metrics)"
+    )
+    parser.add_argument("--out", type=Path, required=True, help="CSV to write; rows already in it are skipped")
+    parser.add_argument("--annotations", type=Path, help="boxes for the localisation metrics: CSV or JSON")
+    parser.add_argument(
+        "--model", default="efficientnet_lite0", help="the bundled model or a torchvision architecture name"
+    )
+    parser.add_argument(
+        "--steps", type=int, help="perturbation steps of the curves (the same as --set steps=N; the metrics' default)"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        dest="settings",
+        help="a metric setting, e.g. substrate=black (repeatable; each metric's settings are in the API reference)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of every method that draws random numbers")
+    _device_argument(parser)
+
+
+def _table_arguments(what: str) -> Callable[[argparse.ArgumentParser], None]:
+    def declare(parser: argparse.ArgumentParser) -> None:
+        output = parser.add_mutually_exclusive_group()
+        output.add_argument("--markdown", action="store_true", help=f"print the README's {what} table (Markdown)")
+        output.add_argument(
+            "--update-readme", type=Path, metavar="README", help="rewrite the method and metric tables in README"
+        )
+
+    return declare
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command(
+        name="app",
+        help="start the Streamlit app",
+        description="Start the Streamlit app of a source checkout (it needs the app extra: streamlit, plotly, "
+        "pandas). Stop it with Ctrl-C.",
+        examples=("saliency-studio app", "saliency-studio app --host 0.0.0.0 --port 8080 --device cpu"),
+        arguments=_app_arguments,
+        run="xai_core.cli.app:run",
+    ),
+    Command(
+        name="evaluate",
+        help="score methods on a folder of images into a CSV (resumable)",
+        description="Compute every image x method x metric and append one CSV row each; an interrupted run goes "
+        "on where it stopped. Prints the mean of each metric per method at the end.",
+        examples=(
+            "saliency-studio evaluate --images photos/ --methods saliency,grad_cam --out results.csv",
+            "saliency-studio evaluate --images photos/ --methods integrated_gradients --metrics "
+            "insertion,deletion,pointing_game --annotations boxes.csv --out results.csv --device cpu",
+            "saliency-studio evaluate --images photos/ --methods saliency --metrics insertion,sic --set steps=50 "
+            "--out results.csv",
+        ),
+        arguments=_evaluate_arguments,
+        run="xai_core.cli.evaluate:run",
+    ),
+    Command(
+        name="methods",
+        help="list the registered attribution methods",
+        description="List every registered method with its family and summary, or print the README's method "
+        "table generated from the registry.",
+        examples=("saliency-studio methods", "saliency-studio methods --update-readme README.md"),
+        arguments=_table_arguments("method"),
+        run="xai_core.cli.methods:run",
+    ),
+    Command(
+        name="metrics",
+        help="list the registered evaluation metrics",
+        description="List every registered metric with its family, which direction is better and its summary, or "
+        "print the README's metric table generated from the registry.",
+        examples=("saliency-studio metrics", "saliency-studio metrics --markdown"),
+        arguments=_table_arguments("metric"),
+        run="xai_core.cli.methods:run_metrics",
+    ),
+)
+
+
+def _examples(lines: Sequence[str]) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def build_parser(prog: str = PROG, width: int | None = None) -> argparse.ArgumentParser:
+    """The whole command line; ``width`` fixes the help's line width (the terminal's by default)."""
+
+    def formatter(prog: str) -> argparse.HelpFormatter:
+        return _Formatter(prog, width=width)
+
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Saliency Studio: gradient-based feature attribution for image classifiers.",
+        epilog=_examples([c.examples[0].replace(PROG, prog, 1) for c in COMMANDS])
+        + f"\n\nRun '{prog} COMMAND --help' for a command's options.",
+        formatter_class=formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        sub = commands.add_parser(
+            command.name,
+            help=command.help,
+            description=command.description,
+            epilog=_examples([line.replace(PROG, prog, 1) for line in command.examples]),
+            formatter_class=formatter,
+        )
+        command.arguments(sub)
+        sub.set_defaults(run=command.run)
+    return parser
+
+
+def subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """``{name: parser}`` of every subcommand of ``parser`` (for the docs' CLI reference and the tests)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
+    """Parse ``argv`` (``sys.argv[1:]`` if None), run the subcommand and return its exit status."""
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
+    module_name, function_name = args.run.split(":")
+    run: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(module_name), function_name)
+    try:
+        return run(args)
+    except CommandError as error:
+        parser.exit(2, f"{parser.prog} {args.command}: error: {error}\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
