@@ -62,7 +62,7 @@ lock: $(BIN)/uv
 	$(UV_COMPILE) $(LOCK_FLAGS) --no-deps requirements-dev-nodeps.in -o requirements-dev-nodeps.txt
 
 docs: install-dev
-	$(BIN)/mkdocs build --strict
+	$(BIN)/python -m mkdocs build --strict  # -m: the hook imports xai_core from this checkout
 
 readme: install
 	$(BIN)/python -m xai_core methods --update-readme README.md
