@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -215,6 +216,9 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
         return run(args)
     except CommandError as error:
         parser.exit(2, f"{parser.prog} {args.command}: error: {error}\n")
+    except BrokenPipeError:  # the reader went away (`saliency-studio methods | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":
