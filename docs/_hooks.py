@@ -1,13 +1,14 @@
 """MkDocs hook: fills a page's generated sections, each marked by an HTML comment on a line of its own.
 
-- ``<!-- generated:methods-table -->``: the README's method table, which ``make readme`` generates from the
-  registry and tests/test_readme.py keeps equal to it. Reading it here keeps the docs build free of PyTorch
-  imports (a few seconds instead of ten).
+- ``<!-- generated:methods-table -->`` and ``<!-- generated:metrics-table -->``: the README's method and metric
+  tables, which ``make readme`` generates from the registries and tests keep equal to them (test_readme.py,
+  test_metrics_registry.py). Reading them here keeps the docs build free of PyTorch imports (a few seconds
+  instead of ten).
 - ``<!-- generated:cli-reference -->``: the help of ``saliency-studio`` and of each subcommand, from the argparse
   parser itself (``xai_core.cli`` imports nothing heavy).
 
-To add a generated section (the metrics table, once ``xai_core.metrics`` has its registry), add its marker and a
-function returning Markdown to ``GENERATED``, and put the marker in the page (docs/api/metrics.md).
+To add a generated section, add its marker and a function returning Markdown to ``GENERATED``, and put the marker
+in the page.
 """
 
 from __future__ import annotations
@@ -17,15 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from xai_core.cli import build_parser, subparsers
-from xai_core.cli.tables import README_MARKERS
+from xai_core.cli.tables import method_table_in, metric_table_in
 
 ROOT = Path(__file__).resolve().parent.parent
 HELP_WIDTH = 80  # what the theme's content column shows without scrolling
 
 
 def methods_table() -> str:
-    start, end = README_MARKERS
-    return (ROOT / "README.md").read_text().split(start, 1)[1].split(end, 1)[0]
+    return method_table_in((ROOT / "README.md").read_text())
+
+
+def metrics_table() -> str:
+    return metric_table_in((ROOT / "README.md").read_text())
 
 
 def cli_reference() -> str:
@@ -38,6 +42,7 @@ def cli_reference() -> str:
 
 GENERATED: dict[str, Callable[[], str]] = {
     "<!-- generated:methods-table -->": methods_table,
+    "<!-- generated:metrics-table -->": metrics_table,
     "<!-- generated:cli-reference -->": cli_reference,
 }
 

@@ -21,7 +21,8 @@ from e2e.browser import free_port
 import xai_core
 from xai_core import cli
 from xai_core.cli import app as app_command
-from xai_core.cli import build_parser, main, method_table, subparsers
+from xai_core.cli import build_parser, main, method_table, metric_table_in, subparsers
+from xai_core.cli.tables import method_table_in
 
 ROOT = Path(__file__).resolve().parent.parent
 PARSERS = {"": build_parser(), **subparsers(build_parser())}
@@ -40,10 +41,10 @@ def _imported_modules(importtime_log: str) -> set[str]:
 
 
 def test_every_subcommand_is_declared_with_a_lazily_imported_implementation() -> None:
-    assert set(PARSERS) == {"", "app", "evaluate", "methods"}
+    assert set(PARSERS) == {"", "app", "evaluate", "methods", "metrics"}
     for command in cli.COMMANDS:
         module, function = command.run.split(":")
-        assert module.startswith("xai_core.cli.") and function == "run"
+        assert module.startswith("xai_core.cli.") and function.startswith("run")
         assert command.examples and all(line.startswith("saliency-studio ") for line in command.examples)
 
 
@@ -60,7 +61,7 @@ def test_help_shows_defaults_choices_and_examples(name: str) -> None:
         assert "--seed SEED" in text and "(default: 0)" in text and "(default: insertion,deletion)" in text
 
 
-@pytest.mark.parametrize("args", [["--help"], ["app", "--help"], ["evaluate", "--help"], ["methods", "--help"]])
+@pytest.mark.parametrize("args", [["--help"], *[[name, "--help"] for name in sorted(PARSERS) if name]])
 def test_help_imports_no_torch(args: list[str]) -> None:
     result = _run_module("-X", "importtime", "-m", "xai_core", *args)
     assert result.returncode == 0, result.stderr
@@ -78,12 +79,10 @@ def test_import_xai_core_is_light() -> None:
     assert result.stdout.split() == [xai_core.__version__, "False"]
 
 
-def test_public_api_is_whole_and_methods_stays_the_function() -> None:
-    import xai_core.methods.base  # binds the subpackage on xai_core, which must not shadow the function
-
-    assert callable(xai_core.methods) and xai_core.methods()
-    assert set(xai_core.__all__) == {*xai_core._EXPORTS, "__version__"}
+def test_public_api_is_whole_and_loads_on_first_use() -> None:
+    assert set(xai_core.__all__) == {*xai_core._EXPORTS, *xai_core._SUBPACKAGES}
     assert all(getattr(xai_core, name) is not None for name in xai_core.__all__)
+    assert set(dir(xai_core)) >= set(xai_core.__all__) and xai_core.methods.describe()
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = xai_core.nope  # type: ignore[attr-defined]
 
@@ -95,29 +94,34 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.strip() == f"saliency-studio {xai_core.__version__}"
 
 
-def test_methods_lists_every_registered_method(capsys: pytest.CaptureFixture[str]) -> None:
+def test_methods_and_metrics_list_their_registries(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["methods"]) == 0
     listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
-    assert listed == [m["name"] for m in xai_core.methods()]
+    assert listed == [m["name"] for m in xai_core.methods.describe()]
     assert main(["methods", "--markdown"]) == 0
     assert capsys.readouterr().out.strip() == method_table()
+    assert main(["metrics"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    described = {m["name"]: m for m in xai_core.metrics.describe()}
+    assert [row[0] for row in rows] == list(described)
+    assert all(row[2] == ("higher" if described[row[0]]["higher_is_better"] else "lower") for row in rows)
 
 
-def test_methods_update_readme(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_update_readme_rewrites_both_tables(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     readme = tmp_path / "README.md"
-    readme.write_text("intro\n<!-- methods-table:start -->\nold\n<!-- methods-table:end -->\nafter\n")
+    sections = [(f"<!-- {m}-table:start -->", f"<!-- {m}-table:end -->") for m in ("methods", "metrics")]
+    readme.write_text("intro\n" + "".join(f"{start}\nold\n{end}\n" for start, end in sections))
     assert main(["methods", "--update-readme", str(readme)]) == 0
-    assert (
-        readme.read_text()
-        == f"intro\n<!-- methods-table:start -->\n{method_table()}\n<!-- methods-table:end -->\nafter\n"
-    )
-    assert main(["methods", "--update-readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert method_table_in(text) == method_table() and metric_table_in(text) == xai_core.metrics.markdown_table()
+    assert main(["metrics", "--update-readme", str(readme)]) == 0
     assert capsys.readouterr().out.splitlines() == [f"{readme}: updated", f"{readme}: already current"]
     readme.write_text("no markers\n")
     with pytest.raises(SystemExit) as exit_info:
         main(["methods", "--update-readme", str(readme)])
     assert exit_info.value.code == 2
-    assert "no method table markers" in capsys.readouterr().err
+    assert "no methods-table markers" in capsys.readouterr().err
+    assert readme.read_text() == "no markers\n"
 
 
 def test_evaluate_passes_device_and_seed_to_the_engine(
@@ -130,10 +134,11 @@ def test_evaluate_passes_device_and_seed_to_the_engine(
     monkeypatch.setattr(evaluate, "summary", lambda out: None)
     (tmp_path / "a.png").write_bytes(b"")
     argv = ["evaluate", "--images", str(tmp_path), "--methods", "saliency, expected_gradients", "--out", "r.csv"]
-    assert main([*argv, "--device", "cpu", "--seed", "7"]) == 0
+    assert main([*argv, "--device", "cpu", "--seed", "7", "--steps", "20", "--set", "substrate=black"]) == 0
     assert main(argv) == 0
     seeded, default = calls
     assert seeded["args"][1:3] == (["saliency", "expected_gradients"], ["insertion", "deletion"])
+    assert seeded["settings"] == {"steps": 20, "substrate": "black"} and default["settings"] == {}
     assert seeded["device"] == "cpu" and default["device"] is None  # auto: xai_core.default_device()
     assert seeded["method_params"] == {"expected_gradients": {"seed": 7}}  # saliency draws no random numbers
     assert default["method_params"] == {"expected_gradients": {"seed": 0}}
