@@ -1,44 +1,48 @@
-"""``saliency-studio methods`` and ``saliency-studio metrics``: list the registries, or print / write the README's
+"""``saliency-studio methods`` and ``saliency-studio metrics``: list a registry, or print / write the README's
 tables."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Iterator
 
 from xai_core.cli import CommandError
 from xai_core.cli.tables import method_table, metric_table, update_readme
 
 
-def _update(args: argparse.Namespace) -> None:
-    try:
-        changed = update_readme(args.update_readme)
-    except (OSError, ValueError) as error:
-        raise CommandError(str(error)) from error
-    print(f"{args.update_readme}: {'updated' if changed else 'already current'}")
+def _method_lines() -> Iterator[str]:
+    import xai_core
+
+    for entry in xai_core.methods.describe():
+        yield f"{entry['name']:<22} {entry['family']:<11} {entry['summary']}"
+
+
+def _metric_lines() -> Iterator[str]:
+    from xai_core import metrics
+
+    for entry in metrics.describe():
+        better = "higher" if entry["higher_is_better"] else "lower"
+        yield f"{entry['name']:<28} {entry['family']:<13} {better:<7} {entry['summary']}"
+
+
+def _run(args: argparse.Namespace, table: Callable[[], str], lines: Callable[[], Iterator[str]]) -> int:
+    if args.update_readme:
+        try:
+            changed = update_readme(args.update_readme)
+        except (OSError, ValueError) as error:
+            raise CommandError(str(error)) from error
+        print(f"{args.update_readme}: {'updated' if changed else 'already current'}")
+    elif args.markdown:
+        print(table())
+    else:
+        for line in lines():
+            print(line)
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.update_readme:
-        _update(args)
-    elif args.markdown:
-        print(method_table())
-    else:
-        import xai_core
-
-        for entry in xai_core.methods.describe():
-            print(f"{entry['name']:<22} {entry['family']:<11} {entry['summary']}")
-    return 0
+    return _run(args, method_table, _method_lines)
 
 
 def run_metrics(args: argparse.Namespace) -> int:
-    if args.update_readme:
-        _update(args)
-    elif args.markdown:
-        print(metric_table())
-    else:
-        from xai_core import metrics
-
-        for entry in metrics.describe():
-            better = "higher" if entry["higher_is_better"] else "lower"
-            print(f"{entry['name']:<28} {entry['family']:<13} {better:<7} {entry['summary']}")
-    return 0
+    return _run(args, metric_table, _metric_lines)
