@@ -183,10 +183,10 @@ def test_app_runs_streamlit_on_the_checkout(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(os, "execve", execve)
     monkeypatch.chdir(ROOT / "tests")
     with pytest.raises(_Launched):
-        main(["app", "--host", "0.0.0.0", "--port", "8600", "--device", "cpu"])
+        main(["app", "--host", "127.0.0.2", "--port", "8600", "--device", "cpu"])
     assert launched["argv"] == [
-        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-        "--server.address", "0.0.0.0", "--server.port", "8600",
+        sys.executable, "-m", "streamlit", "run", str(ROOT / "serve.py"),
+        "--server.address", "127.0.0.2", "--server.port", "8600",
     ]  # fmt: skip
     assert launched["env"]["XAI_DEVICE"] == "cpu" and launched["cwd"] == str(ROOT)  # .streamlit/config.toml
 

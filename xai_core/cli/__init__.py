@@ -78,7 +78,9 @@ def _device_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def _app_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="address to serve on (0.0.0.0: every interface)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to serve on; for other people, keep it behind a TLS reverse proxy"
+    )
     parser.add_argument("--port", type=int, default=8501, help="TCP port to serve on")
     _device_argument(parser)
 
@@ -124,9 +126,10 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         name="app",
         help="start the Streamlit app",
-        description="Start the Streamlit app of a source checkout (it needs the app extra: streamlit, plotly, "
-        "pandas). Stop it with Ctrl-C.",
-        examples=("saliency-studio app", "saliency-studio app --host 0.0.0.0 --port 8080 --device cpu"),
+        description="Start the Streamlit app of a source checkout with the study server's routes (serve.py: admin "
+        "sign-in, security headers). It needs the app extra (streamlit, plotly, pandas). Stop it with Ctrl-C. "
+        "README, Safe deployment: serving it to other people.",
+        examples=("saliency-studio app", "saliency-studio app --port 8080 --device cpu"),
         arguments=_app_arguments,
         run="xai_core.cli.app:run",
     ),
