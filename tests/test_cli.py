@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import time
@@ -41,10 +42,10 @@ def _imported_modules(importtime_log: str) -> set[str]:
 
 
 def test_every_subcommand_is_declared_with_a_lazily_imported_implementation() -> None:
-    assert set(PARSERS) == {"", "app", "evaluate", "methods", "metrics"}
+    assert set(PARSERS) == {"", "app", "evaluate", "summarize", "methods", "metrics", "models"}
     for command in cli.COMMANDS:
         module, function = command.run.split(":")
-        assert module.startswith("xai_core.cli.") and function.startswith("run")
+        assert module.startswith(("xai_core.cli.", "xai_core.evaluation.cli")) and function.startswith("run")
         assert command.examples and all(line.startswith("saliency-studio ") for line in command.examples)
 
 
@@ -54,11 +55,14 @@ def test_help_shows_defaults_choices_and_examples(name: str) -> None:
     assert "examples:\n  saliency-studio " in text
     assert "``" not in text and "`" not in text  # plain text, no reStructuredText
     if name == "":
-        assert all(f"    {c.name} " in text for c in cli.COMMANDS)
-    if name in ("app", "evaluate"):
-        assert "--device {auto,cpu,cuda,mps}" in text and "(default: auto)" in text
+        assert all(re.search(rf"^    {c.name}\b", text, re.MULTILINE) for c in cli.COMMANDS)
+    if name == "app":
+        assert "--device {auto,cpu,cuda,mps}" in text and "(default: auto)" in text and "(default: 8501)" in text
     if name == "evaluate":
-        assert "--seed SEED" in text and "(default: 0)" in text and "(default: insertion,deletion)" in text
+        assert "--device DEVICE" in text and "--seed SEED" in text and "(default: insertion,deletion)" in text
+        assert "--engine {local,ray}" in text and "debug) (default" not in text  # -v counts from 0: no default
+    if name == "summarize":
+        assert "(default: 0.95)" in text and "(default: 2000)" in text
 
 
 @pytest.mark.parametrize("args", [["--help"], *[[name, "--help"] for name in sorted(PARSERS) if name]])
@@ -94,7 +98,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.strip() == f"saliency-studio {xai_core.__version__}"
 
 
-def test_methods_and_metrics_list_their_registries(capsys: pytest.CaptureFixture[str]) -> None:
+def test_methods_metrics_and_models_list_what_the_engine_offers(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["methods"]) == 0
     listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
     assert listed == [m["name"] for m in xai_core.methods.describe()]
@@ -105,6 +109,8 @@ def test_methods_and_metrics_list_their_registries(capsys: pytest.CaptureFixture
     described = {m["name"]: m for m in xai_core.metrics.describe()}
     assert [row[0] for row in rows] == list(described)
     assert all(row[2] == ("higher" if described[row[0]]["higher_is_better"] else "lower") for row in rows)
+    assert main(["models"]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == xai_core.available_models()
 
 
 def test_update_readme_rewrites_both_tables(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -124,47 +130,25 @@ def test_update_readme_rewrites_both_tables(tmp_path: Path, capsys: pytest.Captu
     assert readme.read_text() == "no markers\n"
 
 
-def test_evaluate_passes_device_and_seed_to_the_engine(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from xai_core import evaluate
-
-    calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(evaluate, "evaluate", lambda *args, **kwargs: calls.append({"args": args, **kwargs}))
-    monkeypatch.setattr(evaluate, "summary", lambda out: None)
-    (tmp_path / "a.png").write_bytes(b"")
-    argv = ["evaluate", "--images", str(tmp_path), "--methods", "saliency, expected_gradients", "--out", "r.csv"]
-    assert main([*argv, "--device", "cpu", "--seed", "7", "--steps", "20", "--set", "substrate=black"]) == 0
-    assert main(argv) == 0
-    seeded, default = calls
-    assert seeded["args"][1:3] == (["saliency", "expected_gradients"], ["insertion", "deletion"])
-    assert seeded["settings"] == {"steps": 20, "substrate": "black"} and default["settings"] == {}
-    assert seeded["device"] == "cpu" and default["device"] is None  # auto: xai_core.default_device()
-    assert seeded["method_params"] == {"expected_gradients": {"seed": 7}}  # saliency draws no random numbers
-    assert default["method_params"] == {"expected_gradients": {"seed": 0}}
-
-
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--methods", "no_such_method"], "unknown method 'no_such_method'"),
-        (["--methods", "saliency", "--model", "no_such_model"], "unknown model 'no_such_model'"),
+        (["--images", "missing-folder", "--methods", "saliency"], "missing-folder"),
+        (["--samples", "--methods", "no_such_method"], "unknown method 'no_such_method'"),
     ],
 )
-def test_evaluate_errors_are_one_line_messages(
+def test_evaluate_runs_the_evaluation_package_and_reports_one_line_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
 ) -> None:
-    (tmp_path / "a.png").write_bytes(b"")
-    with pytest.raises(SystemExit) as exit_info:
-        main(["evaluate", "--images", str(tmp_path), "--out", str(tmp_path / "r.csv"), *extra])
-    assert exit_info.value.code == 2
+    assert main(["evaluate", *extra, "--out", str(tmp_path / "results")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("saliency-studio evaluate: error: ") and message in err and "Traceback" not in err
+    assert not (tmp_path / "results" / "spec.json").exists()  # refused before any work
 
 
 def test_device_must_be_one_of_the_choices(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        main(["evaluate", "--images", ".", "--methods", "saliency", "--out", "r.csv", "--device", "tpu"])
+        main(["app", "--device", "tpu"])
     assert exit_info.value.code == 2
     assert "invalid choice: 'tpu'" in capsys.readouterr().err
 

@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 PROG = "saliency-studio"
-DEVICES = ("auto", "cpu", "cuda", "mps")
+DEVICES = ("auto", "cpu", "cuda", "mps")  # the app's; evaluate also takes cuda:N (one per worker)
 
 
 class CommandError(Exception):
@@ -45,6 +45,8 @@ class _Formatter(argparse.HelpFormatter):
         text = action.help or ""
         default = action.default
         if "%(default)" in text or action.required or default in (None, [], argparse.SUPPRESS) or default is False:
+            return text
+        if isinstance(action, argparse._CountAction):  # -v: a count from 0, not a setting
             return text
         if action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
             text += " (default: %(default)s)"
@@ -65,16 +67,16 @@ class Command:
     description: str
     examples: tuple[str, ...]
     arguments: Callable[[argparse.ArgumentParser], None]
-    run: str  # "module:function"; the function takes the parsed namespace and returns an exit status
+    run: str  # "module:function", imported when the command runs: f(args, prog) -> exit status
 
 
-def _device_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--device",
-        choices=DEVICES,
-        default="auto",
-        help="where the model runs; auto: $XAI_DEVICE if set, else CUDA, then MPS, then the CPU",
-    )
+def _declared_in(module: str, function: str) -> Callable[[argparse.ArgumentParser], None]:
+    """Arguments declared by ``module.function(parser)``, a module as light as this one (argparse only)."""
+
+    def declare(parser: argparse.ArgumentParser) -> None:
+        getattr(importlib.import_module(module), function)(parser)
+
+    return declare
 
 
 def _app_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,33 +84,12 @@ def _app_arguments(parser: argparse.ArgumentParser) -> None:
         "--host", default="127.0.0.1", help="address to serve on; for other people, keep it behind a TLS reverse proxy"
     )
     parser.add_argument("--port", type=int, default=8501, help="TCP port to serve on")
-    _device_argument(parser)
-
-
-def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--images", type=Path, required=True, help="folder of images (jpg, png, webp, bmp, tif, gif)")
-    parser.add_argument("--methods", required=True, help="comma-separated method ids (saliency-studio methods)")
     parser.add_argument(
-        "--metrics", default="insertion,deletion", help="comma-separated metric ids (saliency-studio metrics)"
+        "--device",
+        choices=DEVICES,
+        default="auto",
+        help="where the models run; auto: $XAI_DEVICE if set, else CUDA, then MPS, then the CPU",
     )
-    parser.add_argument("--out", type=Path, required=True, help="CSV to write; rows already in it are skipped")
-    parser.add_argument("--annotations", type=Path, help="boxes for the localisation metrics: CSV or JSON")
-    parser.add_argument(
-        "--model", default="efficientnet_lite0", help="the bundled model or a torchvision architecture name"
-    )
-    parser.add_argument(
-        "--steps", type=int, help="perturbation steps of the curves (the same as --set steps=N; the metrics' default)"
-    )
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        dest="settings",
-        help="a metric setting, e.g. substrate=black (repeatable; each metric's settings are in the API reference)",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed of every method that draws random numbers")
-    _device_argument(parser)
 
 
 def _table_arguments(what: str) -> Callable[[argparse.ArgumentParser], None]:
@@ -127,26 +108,38 @@ COMMANDS: tuple[Command, ...] = (
         name="app",
         help="start the Streamlit app",
         description="Start the Streamlit app of a source checkout with the study server's routes (serve.py: admin "
-        "sign-in, security headers). It needs the app extra (streamlit, plotly, pandas). Stop it with Ctrl-C. "
-        "README, Safe deployment: serving it to other people.",
+        "sign-in, security headers). It needs the app extra (streamlit). Stop it with Ctrl-C. Serving it to other "
+        "people: the README's Safe deployment.",
         examples=("saliency-studio app", "saliency-studio app --port 8080 --device cpu"),
         arguments=_app_arguments,
         run="xai_core.cli.app:run",
     ),
     Command(
         name="evaluate",
-        help="score methods on a folder of images into a CSV (resumable)",
-        description="Compute every image x method x metric and append one CSV row each; an interrupted run goes "
-        "on where it stopped. Prints the mean of each metric per method at the end.",
+        help="score methods x metrics on a data set into a results folder (resumable, local or Ray)",
+        description="Compute every image x method x metric into a results folder (Parquet rows, the settings in "
+        "spec.json, optional maps). Running the same command again computes only what is missing; a folder made "
+        "with other settings is refused with the differences. Every setting is checked by its schema before a "
+        "model loads.",
         examples=(
-            "saliency-studio evaluate --images photos/ --methods saliency,grad_cam --out results.csv",
-            "saliency-studio evaluate --images photos/ --methods integrated_gradients --metrics "
-            "insertion,deletion,pointing_game --annotations boxes.csv --out results.csv --device cpu",
-            "saliency-studio evaluate --images photos/ --methods saliency --metrics insertion,sic --set steps=50 "
-            "--out results.csv",
+            "saliency-studio evaluate --samples --methods saliency,grad_cam --out results/",
+            "saliency-studio evaluate --images photos/ --methods integrated_gradients --param "
+            "integrated_gradients.steps=32 --metrics insertion,deletion,pointing_game --annotations boxes.csv "
+            "--steps 50 --out results/ --device cpu --seed 0",
+            "saliency-studio evaluate --images /data/val --labels LOC_synset_mapping.txt --methods saliency "
+            "--out /shared/results --engine ray --address auto --workers 8",
         ),
-        arguments=_evaluate_arguments,
-        run="xai_core.cli.evaluate:run",
+        arguments=_declared_in("xai_core.evaluation.cli", "add_evaluate_arguments"),
+        run="xai_core.evaluation.cli:run_evaluate",
+    ),
+    Command(
+        name="summarize",
+        help="method x metric table, intervals, ranks and plots of a results folder",
+        description="Print the method x metric table of a results folder (means with bootstrap intervals, n and "
+        "ranks) and write it as Markdown, CSV and HTML with Plotly figures.",
+        examples=("saliency-studio summarize results/", "saliency-studio summarize results/ --formats md --no-plots"),
+        arguments=_declared_in("xai_core.evaluation.cli", "add_summarize_arguments"),
+        run="xai_core.evaluation.cli:run_summarize",
     ),
     Command(
         name="methods",
@@ -155,7 +148,7 @@ COMMANDS: tuple[Command, ...] = (
         "table generated from the registry.",
         examples=("saliency-studio methods", "saliency-studio methods --update-readme README.md"),
         arguments=_table_arguments("method"),
-        run="xai_core.cli.methods:run",
+        run="xai_core.cli.listing:run_methods",
     ),
     Command(
         name="metrics",
@@ -164,7 +157,17 @@ COMMANDS: tuple[Command, ...] = (
         "print the README's metric table generated from the registry.",
         examples=("saliency-studio metrics", "saliency-studio metrics --markdown"),
         arguments=_table_arguments("metric"),
-        run="xai_core.cli.methods:run_metrics",
+        run="xai_core.cli.listing:run_metrics",
+    ),
+    Command(
+        name="models",
+        help="list the model names --model accepts",
+        description="List the architectures xai_core.load_model builds: the bundled EfficientNet-Lite0 (its "
+        "ImageNet weights ship with the package) and torchvision's (their ImageNet weights from torch hub's cache "
+        "or --weights).",
+        examples=("saliency-studio models",),
+        arguments=lambda parser: None,
+        run="xai_core.cli.listing:run_models",
     ),
 )
 
@@ -214,11 +217,12 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     module_name, function_name = args.run.split(":")
-    run: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(module_name), function_name)
+    run: Callable[[argparse.Namespace, str], int] = getattr(importlib.import_module(module_name), function_name)
+    command = f"{parser.prog} {args.command}"
     try:
-        return run(args)
+        return run(args, command)
     except CommandError as error:
-        parser.exit(2, f"{parser.prog} {args.command}: error: {error}\n")
+        parser.exit(2, f"{command}: error: {error}\n")
     except BrokenPipeError:  # the reader went away (`saliency-studio methods | head`): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

@@ -24,7 +24,7 @@ def command(args: argparse.Namespace, server: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, prog: str) -> int:
     server = CHECKOUT / "serve.py"
     if not (server.is_file() and (CHECKOUT / "app.py").is_file() and (CHECKOUT / "pages").is_dir()):
         raise CommandError(

@@ -1,5 +1,5 @@
-"""``saliency-studio methods`` and ``saliency-studio metrics``: list a registry, or print / write the README's
-tables."""
+"""``saliency-studio methods``, ``metrics`` and ``models``: list what the engine offers, or print / write the
+README's tables."""
 
 from __future__ import annotations
 
@@ -40,9 +40,17 @@ def _run(args: argparse.Namespace, table: Callable[[], str], lines: Callable[[],
     return 0
 
 
-def run(args: argparse.Namespace) -> int:
+def run_methods(args: argparse.Namespace, prog: str) -> int:
     return _run(args, method_table, _method_lines)
 
 
-def run_metrics(args: argparse.Namespace) -> int:
+def run_metrics(args: argparse.Namespace, prog: str) -> int:
     return _run(args, metric_table, _metric_lines)
+
+
+def run_models(args: argparse.Namespace, prog: str) -> int:
+    from xai_core.models import BUNDLED, available_models
+
+    for name in available_models():
+        print(f"{name:<22} {'bundled ImageNet weights' if name == BUNDLED else 'torchvision'}")
+    return 0
