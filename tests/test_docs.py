@@ -18,7 +18,7 @@ import xai_core
 from xai_core.cli import COMMANDS
 
 ROOT = Path(__file__).resolve().parent.parent
-API_PAGES = ("xai_core", "metrics", "checks", "sanity", "study", "viz")
+API_PAGES = ("xai_core", "metrics", "evaluation", "checks", "sanity", "study", "viz")
 
 
 @pytest.fixture(scope="module")
