@@ -210,6 +210,6 @@ def test_cli_evaluate_takes_metric_names_and_settings_from_the_registry(
         (["--metrics", "insertion,iou"], "unknown metric 'iou'; known metrics: ['abpc',"),
         (["--metrics", "insertion", "--steps", "0"], "parameter 'steps' must be an integer"),
     ):
-        assert main(base + extra) == 2  # a usage error: exit status 2, one line on stderr
+        assert main(base + extra) == 2  # a one-line message, no traceback (xai_core/evaluation/cli.py)
         assert message in capsys.readouterr().err
     assert not (tmp_path / "r.csv").exists()  # refused before any model was loaded or row written

@@ -376,8 +376,8 @@ def load_image(source: bytes | str | Path | BinaryIO, name: str | None = None) -
 
     Raises:
         ImageError: empty, oversized, unsupported, corrupt or truncated file, too many pixels, more decode memory
-        than ``$XAI_MAX_DECODE_MB`` allows (or the server busy with other decodes for ``DECODE_WAIT_S``), or too
-        small.
+            than ``$XAI_MAX_DECODE_MB`` allows (or the server busy with other decodes for ``DECODE_WAIT_S``), or
+            too small.
     """
     data, label = _read(source, name)
     notices: list[str] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, TypeVar
 
 from xai_core.params import ParameterError
@@ -33,8 +34,15 @@ class UnknownMethodError(ParameterError, KeyError):
         return str(self.args[0])
 
 
+def _load_builtin_methods() -> None:
+    """Import ``xai_core.methods``, whose modules register themselves: a lookup never sees a partial registry,
+    whichever module imported the registry first (``import xai_core`` loads its public API lazily)."""
+    importlib.import_module("xai_core.methods")
+
+
 def get(name: str) -> type[Method]:
     """The method class registered as ``name``; an ``UnknownMethodError`` listing the known names otherwise."""
+    _load_builtin_methods()
     try:
         return _METHODS[name]
     except (KeyError, TypeError):
@@ -43,4 +51,5 @@ def get(name: str) -> type[Method]:
 
 def all_methods() -> dict[str, type[Method]]:
     """Every registered method, in registration order."""
+    _load_builtin_methods()
     return dict(_METHODS)

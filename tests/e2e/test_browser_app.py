@@ -103,7 +103,7 @@ def test_faithfulness_draws_both_methods_curves(uploaded: Any, artifacts: Path) 
     assert chart.locator(".scatterlayer .trace").count() == 3 * len(METHODS)
     titles = texts(chart.locator(".annotation-text"))
     assert "Insertion AUC ↑" in titles and "Deletion AUC ↓" in titles, titles
-    table = page.get_by_test_id("stDataFrame")
+    table = page.get_by_test_id("stMain").locator("[data-testid=stDataFrame]:visible")  # not the collapsed "about"
     table.first.wait_for()
     step_image = overlay(page, f"{METHODS[0]}, insertion, step 2/10")
     assert step_image.count() == 1

@@ -206,8 +206,8 @@ def run_roar(
             (``RoarReport.cancelled``), and the same call later resumes.
 
     Raises:
-        ParameterError, ValueError: a setting or input that cannot run (named). SpecMismatch: the folder holds rows
-        of other settings or other images.
+        ValueError: a setting or input that cannot run, named (``ParameterError`` is one).
+        SpecMismatch: the folder holds rows of other settings or other images.
     """
     start = time.perf_counter()
     settings = check(run)

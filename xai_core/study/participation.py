@@ -204,10 +204,12 @@ def answer(
         min_ms: refuse (``TooSoonError``) an answer that comes sooner than this after the trial was first shown.
 
     Raises:
-        NotFoundError: unknown token. AccessDeniedError: the trial is not this session's. TooSoonError: sooner
-        than ``min_ms``. StudyError: the trial was never shown, or the response does not fit its task.
+        NotFoundError: unknown token.
+        AccessDeniedError: the trial is not this session's.
+        TooSoonError: sooner than ``min_ms``.
+        StudyError: the trial was never shown, or the response does not fit its task.
         DatabaseUnavailableError: the database did not answer, also after retries (the answer may be given again:
-        a repeated answer is recorded once).
+            a repeated answer is recorded once).
     """
     _check_answer_args(trial_id, client_ms)
     return with_retries(lambda: _answer(db, session_token, trial_id, response, client_ms, min_ms), "saving the answer")

@@ -1,7 +1,8 @@
 """The statistics of study analysis, on plain numbers (no database): intervals, rankings and agreement.
 
 - Proportions (win rates, simulation accuracy): Wilson score interval (Wilson 1927; Brown, Cai & DasGupta 2001,
-  https://doi.org/10.1214/ss/1009213286), which keeps its coverage near 0 and 1 where the normal interval fails.
+  https://doi.org/10.1214/ss/1009213286), which keeps its coverage near 0 and 1 where the normal interval fails;
+  computed by SciPy.
 - Likert means: Student-t interval on the ratings. It treats ratings as independent; ratings from one participant
   are correlated, so with few participants read it as a lower bound on the uncertainty.
 - Ranking from pairwise choices: Bradley-Terry strengths fitted by Hunter's MM algorithm (Hunter 2004,
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from statistics import NormalDist
 
 import numpy as np
 from scipy import stats as scipy_stats
@@ -25,20 +25,19 @@ NAN = float("nan")
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for ``successes`` out of ``n`` (``(nan, nan)`` when ``n`` is 0)."""
+    """Wilson score interval for ``successes`` out of ``n`` (``(nan, nan)`` when ``n`` is 0).
+
+    SciPy's ``binomtest(...).proportion_ci(method="wilson")``, without continuity correction; its ends are exactly
+    0 and 1 at 0 and ``n`` successes.
+    """
     if not 0 <= successes <= n:
         raise ValueError(f"successes must lie in [0, n={n}]; got {successes}")
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must lie in (0, 1); got {confidence}")
     if n == 0:
         return NAN, NAN
-    z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    low = 0.0 if successes == 0 else max(0.0, centre - half)  # exact ends: no rounding residue at 0 and n
-    high = 1.0 if successes == n else min(1.0, centre + half)
-    return low, high
+    interval = scipy_stats.binomtest(successes, n).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(interval.low), float(interval.high)
 
 
 def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:

@@ -58,7 +58,9 @@ def build_stimuli(
         params: hyperparameters of the methods given by id, e.g. ``{"integrated_gradients": {"steps": 32}}``.
         target: the class every map explains; ``None`` explains each image's predicted class.
         output: ``"logit"`` or ``"probability"``.
-        alpha / cmap / percentile: the overlay's look (``viz.overlay``, ``viz.normalize``), stored in the settings.
+        alpha: the overlay's opacity (``viz.overlay``); it, ``cmap`` and ``percentile`` are stored in the settings.
+        cmap: the overlay's colour map (``viz.overlay``).
+        percentile: the normalisation's clipping percentile (``viz.normalize``).
         progress: called with the fraction done.
     """
     # torch is imported here, not at module level: storage, participation and analysis never need it.

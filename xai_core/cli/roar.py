@@ -38,7 +38,7 @@ def add_roar_arguments(parser: argparse.ArgumentParser) -> None:
     work.add_argument("--noise", choices=("smoothgrad", "smoothgrad_squared", "vargrad"), help="wrap every method")
     work.add_argument("--requests", type=Path, help="JSON list of requests ({'label', 'request'})")
     work.add_argument("--seed", type=int, help="seed of every method that draws random numbers")
-    work.add_argument("--maps-from", type=Path, help="reuse the maps of an `evaluate --save-maps` results folder")
+    work.add_argument("--maps-from", type=Path, help="reuse the maps of an 'evaluate --save-maps' results folder")
     roar = parser.add_argument_group("ROAR / KAR")
     roar.add_argument("--modes", default="roar,kar", help="roar, kar or both")
     roar.add_argument("--fractions", default="0.1,0.3,0.5,0.7,0.9", help="fractions removed (ROAR) or kept (KAR)")
