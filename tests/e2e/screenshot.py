@@ -95,7 +95,10 @@ def axioms(page: Any) -> None:
 
 def learn(page: Any) -> None:
     open_page(page, "Learn (classroom mode)", "Learn: gradient-based attribution")
-    page.get_by_role("button", name=f"Run on {SAMPLE}").first.click()
+    wait_for_run(page)
+    run = page.get_by_role("button", name=f"Run on {SAMPLE}")
+    if run.count():  # the card shows its map at once when Explain already computed it (the map cache)
+        run.first.click()
     page.get_by_test_id("stImageCaption").filter(has_text="class").first.wait_for(timeout=COMPUTE_MS)
 
 
@@ -130,11 +133,17 @@ def main() -> int:
             page.set_default_timeout(120_000)
             explain(page, server.url, METHODS, sample=SAMPLE)
             overlay(page, METHODS[-1]).wait_for()
-            page.get_by_text("Saliency maps for class").scroll_into_view_if_needed()
             settle(page)
-            screenshot(page, args.out / "explain.png")
+            screenshot(page, args.out / "explain.png")  # the first screen: at 1280x720 the maps start at its foot
+            page.get_by_text("Saliency maps for class").evaluate("el => el.scrollIntoView({block: 'start'})")
+            settle(page)
+            screenshot(page, args.out / "explain-maps.png")  # the README's picture: the maps side by side
             for name, flow in PAGES.items():
-                results = flow(page)
+                try:
+                    results = flow(page)
+                except Exception:
+                    screenshot(page, args.out / f"{name}-failed.png", full_page=True)  # what the flow met
+                    raise
                 wait_for_run(page)
                 page.get_by_test_id("stMain").evaluate("el => el.scrollTo(0, 0)")
                 settle(page, 1.5)
