@@ -38,13 +38,9 @@ urlstate.publish(SCOPE, specs)
 with st.expander(f"The {len(offered)} faithfulness measures: what they measure, their papers"):
     measures.about(offered, key=state.FAITH_ABOUT)
 runner.stopped_note()
-if submitted and not (chosen and names):
-    st.warning("Choose at least one method and one measure.")
-elif submitted:
-    maps = runner.maps(subject, specs, target)
-    st.session_state[state.FAITH_RESULTS] = measures.run(SCOPE, subject, maps, {n: values[n] for n in names})
-result = measures.current(state.FAITH_RESULTS, subject)
-if result is None or not (result.scored or result.failures):
+result = measures.submit(SCOPE, subject, state.FAITH_RESULTS, submitted=submitted, requests=specs if chosen else [],
+                         names=names, values=values, target=target)  # fmt: skip
+if result is None:
     st.caption("Choose methods and measures, then press **Compute measures**.")
     st.stop()
 measures.show_table(result)

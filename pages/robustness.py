@@ -46,13 +46,9 @@ runner.stopped_note()
 if not offered:
     st.info("No robustness or complexity measure is registered in this version of xai_core.")
     st.stop()
-if submitted and not (chosen and names):
-    st.warning("Choose at least one method and one measure.")
-elif submitted:
-    maps = runner.maps(subject, specs, target)
-    st.session_state[state.ROBUST_RESULTS] = measures.run(SCOPE, subject, maps, {n: values[n] for n in names})
-result = measures.current(state.ROBUST_RESULTS, subject)
-if result is None or not (result.scored or result.failures):
+result = measures.submit(SCOPE, subject, state.ROBUST_RESULTS, submitted=submitted, requests=specs if chosen else [],
+                         names=names, values=values, target=target)  # fmt: skip
+if result is None:
     st.caption("Choose methods and measures, then press **Compute measures**.")
     st.stop()
 measures.show_table(result)

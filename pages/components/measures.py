@@ -310,6 +310,22 @@ class _Silent:
         pass
 
 
+def submit(
+    scope: str, subject: Any, key: str, *, submitted: bool, requests: Sequence[Any], names: Sequence[str],
+    values: Mapping[str, Mapping[str, Any]], target: int,
+) -> Run | None:  # fmt: skip
+    """A measures form's outcome: on submit, the chosen methods' maps (``runner.maps``) scored by the chosen
+    measures and stored under ``key``; then the stored run for this model and image, or None when there is nothing
+    to show yet (or nothing was chosen: a warning says so)."""
+    if submitted and not (requests and names):
+        st.warning("Choose at least one method and one measure.")
+    elif submitted:
+        maps = runner.maps(subject, requests, target)
+        st.session_state[key] = run(scope, subject, maps, {n: values[n] for n in names})
+    result = current(key, subject)
+    return result if result is not None and (result.scored or result.failures) else None
+
+
 def current(key: str, subject: Any, context: str | None = None) -> Run | None:
     """The scope's stored run when it belongs to this model and image (and ``context``, when given)."""
     found: Run | None = st.session_state.get(key)

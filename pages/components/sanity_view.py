@@ -162,13 +162,10 @@ def measures_test(subject: Any) -> None:
         submitted = st.form_submit_button("Run the measures", type="primary", key=state.SANITY_MEASURES_SUBMIT)
     with st.expander(f"The {len(offered)} randomization measures: what they measure, their papers"):
         measures.about(offered, key=state.SANITY_MEASURES_ABOUT)
-    if submitted and not (chosen and names):
-        st.warning("Choose at least one method and one measure.")
-    elif submitted:
-        maps = runner.maps(subject, specs, subject.predicted)
-        found = measures.run(MEASURES_SCOPE, subject, maps, {n: values[n] for n in names})
-        st.session_state[state.SANITY_MEASURES_RESULTS] = found
-    result = measures.current(state.SANITY_MEASURES_RESULTS, subject)
+    result = measures.submit(
+        MEASURES_SCOPE, subject, state.SANITY_MEASURES_RESULTS, submitted=submitted,
+        requests=specs if chosen else [], names=names, values=values, target=subject.predicted,
+    )  # fmt: skip
     if result is None:
         return
     measures.show_table(result)
