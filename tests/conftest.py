@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,3 +41,26 @@ def chelsea_224(lite0: Any) -> torch.Tensor:
     from xai_core.images import load_sample
 
     return lite0.preprocess(load_sample("chelsea").image)
+
+
+@pytest.fixture
+def toy_app(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The app (an ``AppTest`` after its first run) on ``toys.toy_wrapper`` instead of the bundled model; its input
+    size is the test module's ``TOY_SIZE`` (12 by default). The toy sits in the app's caches under the bundled
+    model's name, so they are cleared before and after: a later app test must not get it."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+    from toys import toy_wrapper
+
+    import xai_core
+    from pages.components import compute
+
+    size = getattr(request.module, "TOY_SIZE", 12)
+    st.cache_data.clear()
+    compute.forget_models()
+    monkeypatch.setattr(xai_core, "load_model", lambda *args, **kwargs: toy_wrapper(size))
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=300).run()
+    assert not at.exception, [e.value for e in at.exception]
+    yield at
+    st.cache_data.clear()
+    compute.forget_models()

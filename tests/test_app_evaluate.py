@@ -6,7 +6,6 @@ branches register. The app runs on a 32x32 toy classifier here; the numbers are 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,36 +14,17 @@ import pytest
 import streamlit as st
 from PIL import Image
 from streamlit.testing.v1 import AppTest
-from toys import relu_cnn
 
 import xai_core
-from pages.components import checks_compute, compute, masks_view, measures, state, worst_case
-from xai_core import metrics, models
+from pages.components import checks_compute, masks_view, measures, state, worst_case
+from xai_core import metrics
 
 pytestmark = pytest.mark.slow
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 SIZE = 32
+TOY_SIZE = SIZE  # the toy_app fixture (conftest.py) builds its model at this input size
 KINDS = ("number_input", "slider", "selectbox", "checkbox", "text_input", "radio")
-
-
-def toy_wrapper() -> models.ModelWrapper:
-    """A ReLU CNN with ten classes on 32x32 inputs behind the same wrapper the bundled model has."""
-    labels = [f"class {i}" for i in range(10)]
-    return models.ModelWrapper("toy", relu_cnn(classes=10), labels, "7", (SIZE, SIZE), SIZE, "bilinear",
-                               (0.5,) * 3, (0.25,) * 3)  # fmt: skip
-
-
-@pytest.fixture
-def toy_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
-    st.cache_data.clear()
-    compute.forget_models()
-    monkeypatch.setattr(xai_core, "load_model", lambda *args, **kwargs: toy_wrapper())
-    at = AppTest.from_file(APP, default_timeout=300).run()
-    assert not at.exception, [e.value for e in at.exception]
-    yield at
-    st.cache_data.clear()  # the toy sits in the caches under the bundled model's name
-    compute.forget_models()
 
 
 def ok(at: AppTest) -> AppTest:

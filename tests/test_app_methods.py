@@ -8,43 +8,20 @@ whole matrix stays cheap; what is tested is the path from the widgets to the eng
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
-from toys import relu_cnn
 
 import xai_core
-from pages.components import compute, state
-from xai_core import models, noise
+from pages.components import state
+from xai_core import noise
 
 pytestmark = pytest.mark.slow
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 MODES = ("none", *noise.MODES)
 METHODS = xai_core.methods.available()
-
-
-def toy_wrapper() -> models.ModelWrapper:
-    """A 12x12 ReLU CNN with ten classes behind the same wrapper the bundled model has."""
-    labels = [f"class {i}" for i in range(10)]
-    module = relu_cnn(classes=10)
-    return models.ModelWrapper("toy", module, labels, "7", (12, 12), 12, "bilinear", (0.5,) * 3, (0.25,) * 3)
-
-
-@pytest.fixture
-def toy_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
-    st.cache_data.clear()
-    compute.forget_models()
-    monkeypatch.setattr(xai_core, "load_model", lambda *args, **kwargs: toy_wrapper())
-    at = AppTest.from_file(APP, default_timeout=300).run()
-    assert not at.exception, [e.value for e in at.exception]
-    yield at
-    # The toy sits in the app's model cache under the bundled model's name: a later app test would get it.
-    st.cache_data.clear()
-    compute.forget_models()
 
 
 def _cheapen(at: AppTest, method: str) -> None:

@@ -11,10 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from toys import relu_cnn
+from toys import toy_wrapper
 
 from xai_core import Noise, Request, attribute, viz
-from xai_core.models import ModelWrapper
 from xai_core.study import (
     FORCED_CHOICE,
     FORWARD_SIMULATION,
@@ -167,13 +166,8 @@ def test_check_plan_refuses_before_any_map_what_publish_would_refuse() -> None:
 # --- stimuli from a model ----------------------------------------------------------------------------------------
 
 
-def _toy_wrapper() -> ModelWrapper:
-    labels = ["zero", "one", "two", "three"]
-    return ModelWrapper("toy", relu_cnn(), labels, "7", (12, 12), 12, "bilinear", (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
-
-
 def test_build_stimuli_with_a_toy_model_reproduces_its_maps(db: Database) -> None:
-    model = _toy_wrapper()
+    model = toy_wrapper(12, labels=["zero", "one", "two", "three"])
     rng = np.random.default_rng(0)
     images = [Image.fromarray(rng.integers(0, 256, (14, 16, 3), dtype=np.uint8)) for _ in range(2)]
     progress_seen: list[float] = []
@@ -205,7 +199,7 @@ def test_build_stimuli_with_a_toy_model_reproduces_its_maps(db: Database) -> Non
 
 
 def test_build_stimuli_errors() -> None:
-    model = _toy_wrapper()
+    model = toy_wrapper(12, labels=["zero", "one", "two", "three"])
     image = Image.new("RGB", (12, 12))
     with pytest.raises(StudyError, match="must be a ModelWrapper"):
         build_stimuli(object(), [image], ["saliency"])  # type: ignore[arg-type]

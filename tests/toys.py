@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -111,3 +113,13 @@ class ResidualCNN(nn.Module):
         h = self.act0(self.bn0(self.stem(x)))
         r = self.bn2(self.conv2(self.act1(self.bn1(self.conv1(h)))))
         return self.fc(torch.flatten(self.pool(self.act2(self.add(r, h))), 1))
+
+
+def toy_wrapper(size: int = 12, labels: list[str] | None = None) -> Any:
+    """``relu_cnn`` behind the same ``ModelWrapper`` the bundled model has (CAM layer "7", ``size`` x ``size``
+    inputs, normalisation 0.5/0.25): what the app and the study see, at a toy's cost. Ten classes by default."""
+    from xai_core.models import ModelWrapper
+
+    labels = labels or [f"class {i}" for i in range(10)]
+    module = relu_cnn(classes=len(labels))
+    return ModelWrapper("toy", module, labels, "7", (size, size), size, "bilinear", (0.5,) * 3, (0.25,) * 3)

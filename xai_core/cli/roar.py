@@ -16,11 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from xai_core.evaluation.cli import configure_logging
-
-
-def _names(text: str | None) -> list[str]:
-    return [item.strip() for item in (text or "").split(",") if item.strip()]
+from xai_core.evaluation.cli import configure_logging, names
 
 
 def add_roar_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,7 +67,7 @@ def _numbers(text: str, name: str, kind: type) -> tuple[Any, ...]:
     from xai_core.params import ParameterError
 
     try:
-        return tuple(kind(v) for v in _names(text))
+        return tuple(kind(v) for v in names(text))
     except ValueError:
         raise ParameterError(f"{name} must be comma-separated {kind.__name__}s; got {text!r}") from None
 
@@ -104,7 +100,7 @@ def run_from_args(args: argparse.Namespace) -> Any:
     run = roar_folder.RoarRun(
         out=args.out, images=images, requests=requests, test_images=tests,
         model=ModelSpec(args.model, args.weights, args.num_classes, args.input_size, args.device),
-        modes=tuple(_names(args.modes)), fractions=_numbers(args.fractions, "--fractions", float),
+        modes=tuple(names(args.modes)), fractions=_numbers(args.fractions, "--fractions", float),
         seeds=_numbers(args.training_seeds, "--training-seeds", int), settings=settings, target=args.target,
         maps_from=args.maps_from, storage=args.storage, new_run=args.new_run, retry_errors=args.retry_errors,
         batch_size=args.batch_size, task_size=args.task_size,

@@ -132,7 +132,8 @@ def configure_logging(args: argparse.Namespace) -> None:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
-def _names(text: str | None) -> list[str]:
+def names(text: str | None) -> list[str]:
+    """The items of a comma-separated option, blanks dropped (``"a, b,"`` -> ``["a", "b"]``)."""
     return [item.strip() for item in (text or "").split(",") if item.strip()]
 
 
@@ -177,7 +178,7 @@ def run_summarize(args: argparse.Namespace, prog: str = "python -m xai_core summ
             return _fail(prog, "--confidence must be in (0, 1) and --resamples in [100, 1000000]")
         table = summarize.summary_table(frame, confidence=args.confidence, resamples=args.resamples, seed=args.seed)
         print(summarize.text(table))
-        written = summarize.export(frame, args.export or default_out, formats=tuple(_names(args.formats)),
+        written = summarize.export(frame, args.export or default_out, formats=tuple(names(args.formats)),
                                    plots=not args.no_plots, confidence=args.confidence, resamples=args.resamples,
                                    seed=args.seed)  # fmt: skip
     except (ValueError, KeyError, OSError) as error:

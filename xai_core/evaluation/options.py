@@ -17,6 +17,7 @@ from typing import Any
 from xai_core import metrics, registry
 from xai_core.evaluation import inputs, plan
 from xai_core.evaluation.annotations import attach_boxes, attach_masks, read_annotations
+from xai_core.evaluation.cli import names
 from xai_core.evaluation.modelspec import ModelSpec
 from xai_core.evaluation.runner import Evaluation, RunReport, run
 from xai_core.metrics.registry import parse_setting
@@ -24,10 +25,6 @@ from xai_core.params import ParameterError
 from xai_core.request import Request
 
 log = logging.getLogger(__name__)
-
-
-def _names(text: str | None) -> list[str]:
-    return [item.strip() for item in (text or "").split(",") if item.strip()]
 
 
 def _bounded(name: str, value: float, low: float, high: float) -> None:
@@ -59,7 +56,7 @@ def images_from_args(args: argparse.Namespace) -> tuple[list[inputs.ImageRef], d
         refs = inputs.with_folder_labels(refs, None)
     if args.annotations:
         found = read_annotations(args.annotations, args.annotation_format)
-        refs = attach_boxes(refs, found, _names(args.box_labels) or None)
+        refs = attach_boxes(refs, found, names(args.box_labels) or None)
         log.info("%d of %d images have boxes", sum(1 for r in refs if r.boxes), len(refs))
     if args.masks:
         refs = attach_masks(refs, args.masks)
@@ -92,7 +89,7 @@ def requests_from_args(args: argparse.Namespace) -> dict[str, Request]:
         if name not in known:
             raise ParameterError(f"{method}: unknown parameter {name!r}; it takes {sorted(known) or 'none'}")
         params.setdefault(method, {})[name] = parse_setting(known[name], value, method)
-    for method in _names(args.methods):
+    for method in names(args.methods):
         given = dict(params.get(method, {}))
         if args.seed is not None and any(p.name == "seed" for p in registry.get(method).params):
             given.setdefault("seed", args.seed)
@@ -100,7 +97,7 @@ def requests_from_args(args: argparse.Namespace) -> dict[str, Request]:
         if args.noise:
             noise = {"mode": args.noise, **({"seed": args.seed} if args.seed is not None else {})}
         out[method] = Request.create(method, given, noise=noise)
-    stray = sorted(set(params) - set(_names(args.methods)))
+    stray = sorted(set(params) - set(names(args.methods)))
     if stray:
         raise ParameterError(f"--param names method(s) {stray} that are not in --methods")
     if not out:
@@ -112,7 +109,7 @@ def evaluation_from_args(args: argparse.Namespace) -> Evaluation:
     """Every option checked and resolved (see the module notes)."""
     from xai_core.evaluation import randomization
 
-    metric_names = _names(args.metrics)
+    metric_names = names(args.metrics)
     for name in metric_names:
         metrics.get(name)  # a KeyError listing the known metrics
     pairs = [*([f"steps={args.steps}"] if args.steps is not None else []), *args.settings]
