@@ -176,6 +176,34 @@ def test_models_without_offline_weights_ask_for_a_weights_file() -> None:
     assert len(at.sidebar.error) == 1 and "is not a readable PyTorch checkpoint" in at.sidebar.error[0].value
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("source", ["upload", "server folder"])
+def test_a_weights_file_makes_a_model_usable(source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model marked "needs a weights file" works once a state dict comes by upload or from ``XAI_WEIGHTS_DIR``."""
+    import torch
+    import torchvision
+
+    torch.manual_seed(0)
+    buffer = io.BytesIO()
+    torch.save(torchvision.models.mobilenet_v2(weights=None).state_dict(), buffer)
+    if source == "server folder":
+        (tmp_path / "mobilenet_v2-mine.pt").write_bytes(buffer.getvalue())
+        monkeypatch.setenv("XAI_WEIGHTS_DIR", str(tmp_path))
+    at = run_app()
+    if not any(o == "mobilenet_v2 · needs a weights file" for o in at.selectbox(key=state.MODEL_NAME).options):
+        pytest.skip("torch hub's cache holds mobilenet_v2's weights on this machine: it loads offline")
+    at.selectbox(key=state.MODEL_NAME).set_value("mobilenet_v2").run()
+    if source == "upload":
+        at.file_uploader(key=state.WEIGHTS_UPLOAD).upload("mine.pt", buffer.getvalue(), "application/octet-stream")
+    else:
+        at.selectbox(key=state.WEIGHTS_PATH).set_value(tmp_path / "mobilenet_v2-mine.pt")
+    at.run()
+    assert not at.exception and not at.sidebar.error, [e.value for e in at.sidebar.error]
+    assert at.session_state[state.WEIGHTS][0] == "mobilenet_v2"
+    assert any("input 224×224" in c.value for c in at.sidebar.caption)
+    assert "**Top-5 predictions**" in [m.value for m in at.markdown]  # the page predicts with the new model
+
+
 def test_results_belong_to_their_image() -> None:
     at = compute(run_app(), ["grad_cam"])
     assert overlay_captions(at) == ["grad_cam"]
