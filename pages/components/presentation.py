@@ -16,6 +16,9 @@ import streamlit as st
 from pages.components import state
 
 BODY_PX, LABEL_PX, SELECT_PX, TABLE_PX, GRID_ZOOM = 20, 18, 18, 19, 1.4
+# Always: Streamlit's 6rem of empty space above every page's title, and a settings form growing with each method
+# (3,700 px with six open), pushed the maps off a 1280x720 screen. The form box scrolls within 30% of the height.
+FORM_BOX_CSS = ".st-key-explain-form-box { max-height: 30vh; overflow-y: auto; }"
 # Selectors are Streamlit's stable data-testid attributes and the ARIA roles of its (react-aria) select lists.
 CSS = f"""
 <style>
@@ -33,7 +36,7 @@ CSS = f"""
 .katex {{ font-size: 1.45em; }}
 [data-testid="stMetricValue"] {{ font-size: 2.6rem; }}
 [data-testid="stTab"] p {{ font-size: {LABEL_PX}px !important; }}
-.st-key-explain-form-box {{ max-height: 30vh; overflow-y: auto; }}
+{FORM_BOX_CSS}
 </style>
 """
 
@@ -60,9 +63,6 @@ def toggle() -> bool:
     )
 
 
-# Always: Streamlit's 6rem of empty space above every page's title, and a settings form growing with each method
-# (3,700 px with six open), pushed the maps off a 1280x720 screen. The form box scrolls within 30% of the height.
-FORM_BOX_CSS = ".st-key-explain-form-box { max-height: 30vh; overflow-y: auto; }"
 FRAME_CSS = f"<style>[data-testid='stMainBlockContainer'] {{ padding-top: 2.5rem; }} {FORM_BOX_CSS}</style>"
 
 
