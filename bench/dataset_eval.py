@@ -1,7 +1,7 @@
 """Images per second of dataset evaluation: the old one-image-per-call loop, the local engine's batches, and the Ray
 engine with one and two workers; with the batching gain the forward+backward floor allows.
 
-    python -m bench.dataset_eval [--images 12] [--rounds 2] [--write docs/benchmarks.md]
+    python -m bench.dataset_eval [--images 240] [--rounds 2] [--write docs/benchmarks.md]
 
 Workload: the bundled EfficientNet-Lite0 on copies of the bundled sample photos, ``saliency`` (one
 forward+backward per image: the method where batching matters most) scored by ``average_drop`` (one batched
@@ -74,7 +74,7 @@ def floor_gain(model: xai_core.ModelWrapper, batch: int, repeats: int) -> tuple[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--images", type=int, default=12)
+    parser.add_argument("--images", type=int, default=240)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--write", type=Path, help="replace the section between this file's bench:dataset markers")
     args = parser.parse_args()

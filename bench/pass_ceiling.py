@@ -1,0 +1,127 @@
+"""The most any measure can gain over Quantus when both make the same passes: per-image cost of a forward (and of
+a saliency explanation) as Quantus makes it against as we make it, on the same model and images.
+
+    python -m bench.pass_ceiling [--images 8] [--repeats 7] [--out docs/benchmarks.md]
+
+A perturbation measure is a number of forwards (faithfulness) or explanations (robustness, randomization) plus
+bookkeeping. Where the definition fixes how many (48 steps of pixel flipping are 48 forwards, 8 perturbed copies of
+max-sensitivity are 8 explanations), the ratio of a whole measure cannot exceed the ratio of one pass made each
+library's way unless one side does fewer passes. The two ways, each library's real code path:
+
+- forward, Quantus: ``quantus.helpers.model.pytorch_model.PyTorchModel.predict`` on ``B`` images a call (its
+  batch: one image a step at batch 1), NCHW, under ``no_grad``;
+- forward, ours: ``xai_core.metrics.perturbation``'s scoring (``Run.logits``): chunks of
+  ``inference_chunk_size`` images in the layout it picks (channels-last for conv nets on CPU), ``inference_mode``;
+- explanation (forward+backward), both: our ``saliency``, which both benches give both libraries as the explainer;
+  Quantus calls it on ``B`` images a call, ours on every copy stacked (chunks of ``auto_chunk_size``).
+
+Timed interleaved (``bench.timing.interleaved``), medians; the table goes between the ``bench:ceiling`` markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torchvision
+
+import xai_core
+from bench import report
+from bench.timing import interleaved, median
+from bench.workloads import sample_batch
+from xai_core.metrics import perturbation
+
+
+def models() -> dict[str, torch.nn.Module]:
+    torch.manual_seed(0)
+    return {
+        "resnet18": torchvision.models.resnet18(weights=None).eval(),
+        "efficientnet_lite0": xai_core.load_model("efficientnet_lite0", device="cpu").module,
+    }
+
+
+def candidates(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, Callable[[], Any]]:
+    """``"pass, who (batch)" -> call`` over all of ``x``."""
+    from quantus.helpers.model.pytorch_model import PyTorchModel
+
+    peer = PyTorchModel(module, channel_first=True, softmax=False, device="cpu")
+    xn = x.numpy()
+    run = perturbation.setup(module, x, np.ones((x.shape[0], *x.shape[2:])), y, "logit", None)
+    n = x.shape[0]
+
+    def quantus_forward(batch: int) -> Callable[[], Any]:
+        return lambda: [peer.predict(xn[i : i + batch]) for i in range(0, n, batch)]
+
+    def explain(batch: int) -> Callable[[], Any]:
+        return lambda: [xai_core.attribute(module, x[i : i + batch], "saliency", target=y[i : i + batch])
+                        for i in range(0, n, batch)]  # fmt: skip
+
+    return {
+        "forward, Quantus (1)": quantus_forward(1),
+        "forward, Quantus (2)": quantus_forward(2),
+        f"forward, ours ({run.chunk})": lambda: run.logits(x),
+        "explanation, Quantus (1)": explain(1),
+        "explanation, Quantus (2)": explain(2),
+        f"explanation, ours ({n})": explain(n),
+    }
+
+
+def measure(images: int, repeats: int) -> list[dict[str, Any]]:
+    x = sample_batch(images)
+    rows = []
+    for name, module in models().items():
+        with torch.inference_mode():
+            y = module(x).argmax(1).clone()
+        times = interleaved(candidates(module, x, y), repeats, torch.device("cpu"))
+        for case, seconds in times.items():
+            rows.append({"model": name, "case": case, "per_image": median(seconds) / images})
+            print(f"{name:20s} {case:28s} {rows[-1]['per_image'] * 1000:7.1f} ms/image", flush=True)
+    return rows
+
+
+def markdown(rows: list[dict[str, Any]], images: int, repeats: int, load: str, seconds: float) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    lines = [
+        f"### One pass each library's way ({when})",
+        "",
+        f"`python -m bench.pass_ceiling --images {images} --repeats {repeats}`; {platform.processor() or 'CPU'}, "
+        f"{os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads; load before the run: "
+        f"`{load}`; {seconds:.0f} s in all. Milliseconds per image, medians of interleaved rounds; the last column "
+        "is the ceiling of Quantus' time over ours for a measure making that pass, Quantus at that batch.",
+        "",
+        "| model | pass, whose way (images a call) | ms / image | Quantus' way / ours |",
+        "|---|---|---|---|",
+    ]
+    for r in rows:
+        kind = r["case"].split(",")[0]
+        ours = next(o["per_image"] for o in rows if o["model"] == r["model"] and o["case"].startswith(f"{kind}, ours"))
+        ratio = "" if "ours" in r["case"] else f"{r['per_image'] / ours:.2f}x"
+        lines.append(f"| {r['model']} | {r['case']} | {r['per_image'] * 1000:.1f} | {ratio} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--out", default="docs/benchmarks.md", help="markdown file to update ('-' prints only)")
+    args = parser.parse_args(argv)
+    load = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+    start = time.perf_counter()
+    rows = measure(args.images, args.repeats)
+    text = markdown(rows, args.images, args.repeats, load, time.perf_counter() - start)
+    print(text)
+    if args.out != "-":
+        report.update(Path(args.out), text, "ceiling")
+
+
+if __name__ == "__main__":
+    main()
