@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.components import charts, curves, fair, measures, method_settings, page, runner, state, urlstate
+from pages.components import charts, curves, measures, page, runner, state, urlstate
 from xai_core import metrics
 
 SCOPE = "faith"
@@ -26,20 +26,14 @@ offered = measures.available("faithfulness", SUPPLIED)
 picture, settings = st.columns([1, 3], gap="medium")
 page.picture(subject, picture, f"{subject.image.name}: explaining class {subject.label(target)}")
 with settings:
-    chosen = method_settings.pick(SCOPE, DEFAULT_METHODS, describe=runner.labels(subject))
-    names = measures.pick(SCOPE, offered, metrics.REPORT)
-    with st.form(state.FAITH_FORM):
-        with st.container(height=260):
-            specs = method_settings.form(SCOPE, chosen, layers=subject.model.cam_layers(), bound=fair.bound)
-        with st.expander("Settings of the measures", expanded=True), st.container(height=240):
-            values = measures.settings_form(SCOPE, names)
-        submitted = st.form_submit_button("Compute measures", type="primary", key=state.FAITH_SUBMIT)
-urlstate.publish(SCOPE, specs)
+    choice = measures.form(SCOPE, subject, offered, metrics.REPORT, DEFAULT_METHODS, form_key=state.FAITH_FORM,
+                           submit_key=state.FAITH_SUBMIT)  # fmt: skip
+urlstate.publish(SCOPE, choice.requests)
 with st.expander(f"The {len(offered)} faithfulness measures: what they measure, their papers"):
     measures.about(offered, key=state.FAITH_ABOUT)
 runner.stopped_note()
-result = measures.submit(SCOPE, subject, state.FAITH_RESULTS, submitted=submitted, requests=specs if chosen else [],
-                         names=names, values=values, target=target)  # fmt: skip
+result = measures.submit(SCOPE, subject, state.FAITH_RESULTS, submitted=choice.submitted, requests=choice.requests,
+                         names=choice.names, values=choice.values, target=target)  # fmt: skip
 if result is None:
     st.caption("Choose methods and measures, then press **Compute measures**.")
     st.stop()

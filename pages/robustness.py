@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.components import fair, measures, method_settings, page, runner, state, urlstate, worst_case
+from pages.components import measures, page, runner, state, urlstate, worst_case
 
 SCOPE = "robust"
 DEFAULT_METHODS = ("saliency", "grad_cam")
@@ -26,15 +26,9 @@ offered = measures.available(FAMILIES, SUPPLIED)
 picture, settings = st.columns([1, 3], gap="medium")
 page.picture(subject, picture, f"{subject.image.name}: explaining class {subject.label(target)}")
 with settings:
-    chosen = method_settings.pick(SCOPE, DEFAULT_METHODS, describe=runner.labels(subject))
-    names = measures.pick(SCOPE, offered, offered)
-    with st.form(state.ROBUST_FORM):
-        with st.container(height=260):
-            specs = method_settings.form(SCOPE, chosen, layers=subject.model.cam_layers(), bound=fair.bound)
-        with st.expander("Settings of the measures", expanded=True), st.container(height=240):
-            values = measures.settings_form(SCOPE, names)
-        submitted = st.form_submit_button("Compute measures", type="primary", key=state.ROBUST_SUBMIT)
-urlstate.publish(SCOPE, specs)
+    choice = measures.form(SCOPE, subject, offered, offered, DEFAULT_METHODS, form_key=state.ROBUST_FORM,
+                           submit_key=state.ROBUST_SUBMIT)  # fmt: skip
+urlstate.publish(SCOPE, choice.requests)
 with st.expander(f"The {len(offered)} robustness and complexity measures: what they measure, their papers"):
     measures.about(offered, key=state.ROBUST_ABOUT)
     st.caption(
@@ -46,8 +40,8 @@ runner.stopped_note()
 if not offered:
     st.info("No robustness or complexity measure is registered in this version of xai_core.")
     st.stop()
-result = measures.submit(SCOPE, subject, state.ROBUST_RESULTS, submitted=submitted, requests=specs if chosen else [],
-                         names=names, values=values, target=target)  # fmt: skip
+result = measures.submit(SCOPE, subject, state.ROBUST_RESULTS, submitted=choice.submitted, requests=choice.requests,
+                         names=choice.names, values=choice.values, target=target)  # fmt: skip
 if result is None:
     st.caption("Choose methods and measures, then press **Compute measures**.")
     st.stop()

@@ -26,7 +26,7 @@ import pandas as pd
 import streamlit as st
 
 import xai_core
-from pages.components import fair, memo, runner, state, widgets
+from pages.components import fair, memo, method_settings, runner, state, widgets
 from pages.components.compute import Failure, MapResult
 from xai_core import metrics
 
@@ -308,6 +308,34 @@ class _Silent:
 
     def done(self) -> None:
         pass
+
+
+@dataclass
+class Choice:
+    """What a methods-and-measures form holds: the methods' requests, the measures and their settings."""
+
+    requests: list[Any]
+    names: list[str]
+    values: dict[str, dict[str, Any]]
+    submitted: bool
+
+
+def form(
+    scope: str, subject: Any, offered: Sequence[str], default: Sequence[str], default_methods: Sequence[str], *,
+    form_key: str, submit_key: str,
+) -> Choice:  # fmt: skip
+    """The Faithfulness and Robustness pages' form, beside the picture: methods and measures picked above it, then
+    inside it the methods' settings and the measures' settings, each in a scrolling box so that the submit button
+    stays on a 1280 x 720 screen."""
+    chosen = method_settings.pick(scope, default_methods, describe=runner.labels(subject))
+    names = pick(scope, offered, default)
+    with st.form(form_key):
+        with st.container(height=260):
+            specs = method_settings.form(scope, chosen, layers=subject.model.cam_layers(), bound=fair.bound)
+        with st.expander("Settings of the measures", expanded=True), st.container(height=240):
+            values = settings_form(scope, names)
+        submitted = st.form_submit_button("Compute measures", type="primary", key=submit_key)
+    return Choice(specs if chosen else [], names, values, submitted)
 
 
 def submit(
