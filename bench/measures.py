@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import time
 import warnings
 from collections.abc import Callable
@@ -215,10 +214,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="write the table into this markdown file")
     parser.add_argument("--rows", type=Path, default=None, help="JSON file keeping the rows of earlier runs")
     args = parser.parse_args()
-    before = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    before = report.uptime()
     kept = json.loads(args.rows.read_text()) if args.rows and args.rows.exists() else {"rows": [], "load": []}
     rows = run(args.model, args.batch, [n for n in args.only.split(",") if n] or None)
-    after = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    after = report.uptime()
     kept["load"].append(f"`{before.split('load average: ')[-1]}` / `{after.split('load average: ')[-1]}`")
     new = {r["measure"] for r in rows}
     kept["rows"] = [r for r in kept["rows"] if r["measure"] not in new] + rows

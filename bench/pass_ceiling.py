@@ -21,9 +21,6 @@ Timed interleaved (``bench.timing.interleaved``), medians; the table goes betwee
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -48,8 +45,10 @@ def models() -> dict[str, torch.nn.Module]:
     }
 
 
-def candidates(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, Callable[[], Any]]:
-    """``"pass, who (batch)" -> call`` over all of ``x``."""
+def candidates(
+    module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor
+) -> dict[tuple[str, str, int], Callable[[], Any]]:
+    """``(pass, whose way, images a call) -> call`` over all of ``x``."""
     from quantus.helpers.model.pytorch_model import PyTorchModel
 
     peer = PyTorchModel(module, channel_first=True, softmax=False, device="cpu")
@@ -65,12 +64,12 @@ def candidates(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dic
                         for i in range(0, n, batch)]  # fmt: skip
 
     return {
-        "forward, Quantus (1)": quantus_forward(1),
-        "forward, Quantus (2)": quantus_forward(2),
-        f"forward, ours ({run.chunk})": lambda: run.logits(x),
-        "explanation, Quantus (1)": explain(1),
-        "explanation, Quantus (2)": explain(2),
-        f"explanation, ours ({n})": explain(n),
+        ("forward", "Quantus", 1): quantus_forward(1),
+        ("forward", "Quantus", 2): quantus_forward(2),
+        ("forward", "ours", min(run.chunk, n)): lambda: run.logits(x),
+        ("explanation", "Quantus", 1): explain(1),
+        ("explanation", "Quantus", 2): explain(2),
+        ("explanation", "ours", n): explain(n),
     }
 
 
@@ -80,10 +79,13 @@ def measure(images: int, repeats: int) -> list[dict[str, Any]]:
     for name, module in models().items():
         with torch.inference_mode():
             y = module(x).argmax(1).clone()
-        times = interleaved(candidates(module, x, y), repeats, torch.device("cpu"))
-        for case, seconds in times.items():
-            rows.append({"model": name, "case": case, "per_image": median(seconds) / images})
-            print(f"{name:20s} {case:28s} {rows[-1]['per_image'] * 1000:7.1f} ms/image", flush=True)
+        calls = candidates(module, x, y)
+        times = interleaved({f"{p}, {who} ({batch})": call for (p, who, batch), call in calls.items()}, repeats,
+                            torch.device("cpu"))  # fmt: skip
+        for (pass_, who, batch), seconds in zip(calls, times.values(), strict=True):
+            rows.append({"model": name, "pass": pass_, "who": who, "batch": batch,
+                         "per_image": median(seconds) / images})  # fmt: skip
+            print(f"{name:20s} {pass_:12s} {who:8s} ({batch}) {rows[-1]['per_image'] * 1000:7.1f} ms/image", flush=True)
     return rows
 
 
@@ -92,19 +94,18 @@ def markdown(rows: list[dict[str, Any]], images: int, repeats: int, load: str, s
     lines = [
         f"### One pass each library's way ({when})",
         "",
-        f"`python -m bench.pass_ceiling --images {images} --repeats {repeats}`; {platform.processor() or 'CPU'}, "
-        f"{os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads; load before the run: "
-        f"`{load}`; {seconds:.0f} s in all. Milliseconds per image, medians of interleaved rounds; the last column "
-        "is the ceiling of Quantus' time over ours for a measure making that pass, Quantus at that batch.",
+        f"`python -m bench.pass_ceiling --images {images} --repeats {repeats}`; {report.machine()}; load before the "
+        f"run: `{load}`; {seconds:.0f} s in all. Milliseconds per image, medians of interleaved rounds; the last "
+        "column is the ceiling of Quantus' time over ours for a measure making that pass, Quantus at that batch.",
         "",
         "| model | pass, whose way (images a call) | ms / image | Quantus' way / ours |",
         "|---|---|---|---|",
     ]
+    ours = {(r["model"], r["pass"]): r["per_image"] for r in rows if r["who"] == "ours"}
     for r in rows:
-        kind = r["case"].split(",")[0]
-        ours = next(o["per_image"] for o in rows if o["model"] == r["model"] and o["case"].startswith(f"{kind}, ours"))
-        ratio = "" if "ours" in r["case"] else f"{r['per_image'] / ours:.2f}x"
-        lines.append(f"| {r['model']} | {r['case']} | {r['per_image'] * 1000:.1f} | {ratio} |")
+        ratio = "" if r["who"] == "ours" else f"{r['per_image'] / ours[r['model'], r['pass']]:.2f}x"
+        case = f"{r['pass']}, {r['who']} ({r['batch']})"
+        lines.append(f"| {r['model']} | {case} | {r['per_image'] * 1000:.1f} | {ratio} |")
     return "\n".join(lines) + "\n"
 
 
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--out", default="docs/benchmarks.md", help="markdown file to update ('-' prints only)")
     args = parser.parse_args(argv)
-    load = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+    load = report.uptime()
     start = time.perf_counter()
     rows = measure(args.images, args.repeats)
     text = markdown(rows, args.images, args.repeats, load, time.perf_counter() - start)

@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 import math
+import os
+import platform
+import subprocess
 from pathlib import Path
 from typing import Any
+
+import torch
 
 QUIET_LOAD = 1.5  # 1-minute load average above which timings on this 2-core machine are not trustworthy
 TARGET_BEST, TARGET_DEFAULT, TARGET_CURVES, TARGET_FLOOR = 1.0, 2.0, 10.0, 1.25
 NOISE = 0.03  # round-to-round spread of the medians on the quiet 2-core machine
+
+
+def uptime() -> str:
+    """The machine's ``uptime`` line (its load averages): every table says how busy the machine was."""
+    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+
+
+def machine() -> str:
+    """Processor, cores, torch version and threads, for a table's header line."""
+    return (f"{platform.processor() or 'CPU'}, {os.cpu_count()} cores, torch {torch.__version__}, "
+            f"{torch.get_num_threads()} threads")  # fmt: skip
 
 
 def _s(seconds: float) -> str:

@@ -14,9 +14,6 @@ Results go between the ``bench:robustness`` markers of docs/benchmarks.md with t
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -145,8 +142,7 @@ def markdown(rows: list[dict[str, Any]], images: int, samples: int, load: str, s
     lines = [
         f"### Robustness, complexity, randomization and mask measures against Quantus 0.6 ({when})",
         "",
-        f"`python -m bench.robustness --images {images} --samples {samples}`; {platform.processor() or 'CPU'}, "
-        f"{os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads; load before the run: "
+        f"`python -m bench.robustness --images {images} --samples {samples}`; {report.machine()}; load before the run: "
         f"`{load}`; {seconds:.0f} s in all. EfficientNet-Lite0's module at 224 x 224, saliency as the explainer "
         "on both sides, medians of interleaved rounds. Quantus' sum for the five measures is what a user pays "
         "calling its five metrics.",
@@ -169,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", nargs="*", default=None, help="measure ids (default: all)")
     parser.add_argument("--out", default="docs/benchmarks.md", help="markdown file to update ('-' prints only)")
     args = parser.parse_args(argv)
-    load = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+    load = report.uptime()
     names = args.only or [*ROBUSTNESS, *MAPS_ONLY, *MASKS, "random_logit", "efficient_mprt", "smooth_mprt"]
     start = time.perf_counter()
     rows = run(args.images, args.samples, args.maps, args.repeats, names)
